@@ -43,6 +43,9 @@ struct StoreOptions {
   uint64_t mem_limit = 0;           // bytes of pool memory; 0 = no limit
   uint32_t max_pages_per_zspage = 8;  // 1..16
   size_t streams = 0;               // compression streams; 0 = one per CPU
+  // Testing only: the fraction (0..1) of fast-path pool allocations made to
+  // fail, forcing the slow path of write (the path of the seed's bug).
+  double inject_fast_path_failure = 0.0;
 };
 
 // The meaning of the kernel zram's mm_stat, io_stat and bd_stat.
