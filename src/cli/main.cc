@@ -1,16 +1,36 @@
 // uzram: the command-line front end. See `uzram --help` and README.md.
+#include <algorithm>
 #include <cstdio>
 #include <exception>
+#include <utility>
+#include <vector>
 
 #include "cli/commands.h"
+
+namespace uzram::cli {
+namespace {
+std::vector<std::pair<int, AddCommandFn>>& registry() {
+  static std::vector<std::pair<int, AddCommandFn>> commands;  // filled before main() runs
+  return commands;
+}
+}  // namespace
+
+CommandRegistrar::CommandRegistrar(int order, AddCommandFn add) { registry().emplace_back(order, add); }
+
+void add_registered_commands(CLI::App& app) {
+  auto& commands = registry();
+  std::stable_sort(commands.begin(), commands.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [order, add] : commands) add(app);
+}
+
+}  // namespace uzram::cli
 
 int main(int argc, char** argv) {
   CLI::App app{"uzram: compressed memory for Linux, in user space"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "uzram 0.1.0");
-  uzram::cli::add_bench_command(app);
-  uzram::cli::add_stress_command(app);
-  uzram::cli::add_serve_command(app);
+  uzram::cli::add_registered_commands(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
