@@ -31,9 +31,14 @@
 // empty is returned to the OS (MADV_DONTNEED) at once.
 //
 // Thread safety: every method is thread-safe.
-// Locking rules (outermost first):
-//   1. SizeClass::mu  - guards that class's zspage lists and free lists.
-//   2. arena mutex    - guards the arena's bump pointer and free runs.
+// Locking rules (outermost first; src/pool/pool_impl.h has the details):
+//   0. compaction mutex - one compact() at a time.
+//   1. SizeClass::mu  - guards that class's zspage lists, free lists and
+//                       freed handles. A thread holds at most one.
+//   2. arena mutex    - guards the arena's bump pointer and free runs;
+//      handle table grow mutex - one populate of the table at a time.
+//                       Both are leaves. Populating a new zspage's pages is
+//                       done without the class lock.
 //   ZsPage pin count  - a reader/writer spin word in each zspage: map() pins
 //                       the zspage shared, compaction pins it exclusive (try
 //                       only) while it moves objects out.
@@ -108,6 +113,8 @@ class Pool {
   // already has a free object. Never grows the pool, never sleeps, never
   // calls the OS: returns an empty Handle when no free object is at hand
   // (or the class lock is contended). This is the per-CPU fast path.
+  // A huge object never finds one: a huge zspage holds one object and is
+  // freed with it, so raw pages always take alloc().
   Handle try_alloc(size_t size) noexcept;
 
   // Allocates, growing the pool by one zspage when needed. kNoSpace when
@@ -152,8 +159,11 @@ class Pool {
   std::vector<ClassStats> class_stats() const;  // takes each class lock in turn
 
   // Aborts with a message when an invariant is broken (see the header).
-  // Takes every class lock; for tests.
-  void check_invariants() const;
+  // For tests. Takes each class lock in turn and checks that class whole;
+  // the pool-wide totals (pages_held, live handles) are compared when no
+  // class changed during the walk, which is always so when no other thread
+  // uses the pool meanwhile. Returns whether they were compared.
+  bool check_invariants() const;
 
  private:
   struct Impl;

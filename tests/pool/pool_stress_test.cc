@@ -1,0 +1,151 @@
+// Concurrency stress: four threads allocate, write, map, verify and free
+// while a fifth compacts in a loop. Runs under ThreadSanitizer in CI
+// (LABELS stress).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "pool/pool.h"
+#include "pool_test_util.h"
+
+namespace uzram::pool {
+namespace {
+
+using testing::fill;
+using testing::holds;
+
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+constexpr int kSteps = 15000;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+constexpr int kSteps = 15000;
+#else
+constexpr int kSteps = 60000;
+#endif
+#else
+constexpr int kSteps = 60000;
+#endif
+
+struct Owned {
+  Handle h;
+  size_t size;
+  uint64_t seed;
+};
+
+// One worker: keeps up to ~600 objects of its own, mixing fast and slow
+// allocation, verifies contents through map() before every free and at random.
+void worker(Pool& pool, int id, std::atomic<bool>& failed, std::atomic<uint64_t>& maps) {
+  std::mt19937_64 rng(id * 7919 + 1);
+  std::vector<Owned> mine;
+  uint64_t seed = uint64_t(id) << 40;
+  for (int step = 0; step < kSteps && !failed.load(std::memory_order_relaxed); ++step) {
+    uint64_t r = rng();
+    int op = static_cast<int>(r % 100);
+    if (op < 45 && mine.size() < 600) {
+      size_t size = r % 8 == 0 ? 3500 + (r >> 16) % 597 : 1 + (r >> 16) % 1500;
+      Handle h = pool.try_alloc(size);
+      if (!h) {
+        Result<Handle> a = pool.alloc(size);
+        if (!a) {
+          failed = true;
+          ADD_FAILURE() << a.status().to_string();
+          return;
+        }
+        h = *a;
+      }
+      fill(pool.map(h).bytes(), ++seed);
+      mine.push_back({h, size, seed});
+    } else if (op < 80 && !mine.empty()) {
+      size_t i = (r >> 16) % mine.size();
+      Pool::Mapped m = pool.map(mine[i].h);
+      maps.fetch_add(1, std::memory_order_relaxed);
+      if (m.bytes().size() != mine[i].size || !holds(m.bytes(), mine[i].seed)) {
+        failed = true;
+        ADD_FAILURE() << "thread " << id << ": object changed under map()";
+        return;
+      }
+    } else if (!mine.empty()) {
+      size_t i = (r >> 16) % mine.size();
+      {
+        Pool::Mapped m = pool.map(mine[i].h);
+        if (!holds(m.bytes(), mine[i].seed)) {
+          failed = true;
+          ADD_FAILURE() << "thread " << id << ": object changed before free";
+          return;
+        }
+      }
+      pool.free(mine[i].h);
+      mine[i] = mine.back();
+      mine.pop_back();
+    }
+  }
+  for (const Owned& o : mine) {
+    if (!holds(pool.map(o.h).bytes(), o.seed)) {
+      failed = true;
+      ADD_FAILURE() << "thread " << id << ": object changed at the end";
+    }
+    pool.free(o.h);
+  }
+}
+
+TEST(PoolStressTest, FourWritersAndACompactorKeepEveryObjectIntact) {
+  PoolOptions o;
+  o.max_pages_per_zspage = 4;  // more zspages per class: more to compact
+  Result<std::unique_ptr<Pool>> p = Pool::create(o);
+  ASSERT_TRUE(p.has_value());
+  Pool& pool = **p;
+  std::atomic<bool> failed{false};
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> maps{0};
+  uint64_t compactions = 0;
+  std::thread compactor([&] {
+    while (!done.load(std::memory_order_relaxed)) {
+      pool.compact();
+      ++compactions;
+      std::this_thread::yield();
+    }
+  });
+  std::vector<std::thread> workers;
+  for (int id = 0; id < 4; ++id) workers.emplace_back(worker, std::ref(pool), id, std::ref(failed), std::ref(maps));
+  for (std::thread& t : workers) t.join();
+  done = true;
+  compactor.join();
+  EXPECT_FALSE(failed.load());
+  EXPECT_GT(compactions, 0u);
+  EXPECT_GT(maps.load(), 0u);
+  EXPECT_TRUE(pool.check_invariants());
+  PoolStats s = pool.stats();
+  EXPECT_GT(s.pages_compacted, 0u) << "the compactor moved objects under the workers";
+  EXPECT_EQ(s.objects, 0u);
+  EXPECT_EQ(s.pages_held, 0u);
+}
+
+// check_invariants() may run while other threads work: the per-zspage
+// invariants hold at every moment a class lock is free.
+TEST(PoolStressTest, InvariantsHoldWhileThreadsWork) {
+  Result<std::unique_ptr<Pool>> p = Pool::create({});
+  ASSERT_TRUE(p.has_value());
+  Pool& pool = **p;
+  std::atomic<bool> failed{false};
+  std::atomic<bool> done{false};
+  std::atomic<uint64_t> maps{0};
+  std::vector<std::thread> workers;
+  for (int id = 0; id < 2; ++id) workers.emplace_back(worker, std::ref(pool), id, std::ref(failed), std::ref(maps));
+  std::thread checker([&] {
+    while (!done.load(std::memory_order_relaxed)) {
+      pool.check_invariants();  // totals are compared only in quiet moments
+      pool.compact();
+    }
+  });
+  for (std::thread& t : workers) t.join();
+  done = true;
+  checker.join();
+  EXPECT_FALSE(failed.load());
+  EXPECT_TRUE(pool.check_invariants());
+}
+
+}  // namespace
+}  // namespace uzram::pool

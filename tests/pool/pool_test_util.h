@@ -1,0 +1,50 @@
+// File: tests/pool/pool_test_util.h
+//
+// Helpers shared by the pool tests: deterministic byte patterns to fill and
+// verify objects with, and the process's anonymous resident size.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <fstream>
+#include <span>
+#include <string>
+
+namespace uzram::pool::testing {
+
+// Byte i of the pattern named `seed`: cheap, and different for nearby seeds
+// and offsets, so that a swapped or shifted object is caught.
+inline std::byte pattern_byte(uint64_t seed, size_t i) {
+  uint64_t x = (seed + 1) * 0x9E3779B97F4A7C15ull + i * 0xBF58476D1CE4E5B9ull;
+  x ^= x >> 29;
+  x *= 0x94D049BB133111EBull;
+  return static_cast<std::byte>(x >> 56);
+}
+
+inline void fill(std::span<std::byte> bytes, uint64_t seed) {
+  for (size_t i = 0; i < bytes.size(); ++i) bytes[i] = pattern_byte(seed, i);
+}
+
+inline bool holds(std::span<const std::byte> bytes, uint64_t seed) {
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    if (bytes[i] != pattern_byte(seed, i)) return false;
+  }
+  return true;
+}
+
+// RssAnon from /proc/self/status, in bytes; 0 when it cannot be read.
+inline uint64_t rss_anon_bytes() {
+  std::ifstream in("/proc/self/status");
+  std::string key;
+  while (in >> key) {
+    if (key == "RssAnon:") {
+      uint64_t kib = 0;
+      in >> kib;
+      return kib * 1024;
+    }
+    std::getline(in, key);
+  }
+  return 0;
+}
+
+}  // namespace uzram::pool::testing
