@@ -16,5 +16,8 @@ write_basic_package_version_file(${PROJECT_BINARY_DIR}/uzramConfigVersion.cmake
 install(FILES ${PROJECT_BINARY_DIR}/uzramConfig.cmake ${PROJECT_BINARY_DIR}/uzramConfigVersion.cmake
   DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/uzram)
 
+# The .pc file finds its prefix from where it lies, so that an install with
+# `cmake --install --prefix DIR` works as well as the configured prefix.
+file(RELATIVE_PATH UZRAM_PC_TO_PREFIX "/root/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/root")
 configure_file(${PROJECT_SOURCE_DIR}/cmake/uzram.pc.in ${PROJECT_BINARY_DIR}/uzram.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/uzram.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

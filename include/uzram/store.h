@@ -122,9 +122,11 @@ class Store {
   // Fills `out` with slot `index`; an empty slot reads as zeros.
   virtual Status read(PageIndex index, PageBuffer out) noexcept = 0;
   // Empties the slots [index, index + count); frees their memory and their
-  // backing blocks.
+  // backing blocks (notify_free counts the slots that held a page).
   virtual Status discard(PageIndex index, uint64_t count = 1) noexcept = 0;
-  // True when the slot holds nothing (reads as zeros, takes no memory).
+  // True when the slot holds nothing (reads as zeros, takes no memory); an
+  // index past the end holds nothing. A lock-free hint: a write racing with
+  // it may or may not be seen.
   virtual bool is_empty(PageIndex index) const noexcept = 0;
   // True when the slot is empty or same-filled with zero bytes.
   virtual bool is_zero(PageIndex index) const noexcept = 0;
@@ -138,12 +140,15 @@ class Store {
   virtual Status zero_bytes(uint64_t offset, uint64_t length) noexcept = 0;
 
   // ---- maintenance ------------------------------------------------------------
-  // Marks every stored slot idle (age_seconds == 0), or those not accessed
-  // for at least age_seconds. A read or write clears the mark. Returns the
-  // number of slots marked.
+  // Marks every slot held in the pool idle (age_seconds == 0), or those not
+  // accessed for at least age_seconds, clearing the mark of the others; as
+  // zram, same-filled and written-back slots (no pool memory) are skipped.
+  // A read or write clears the mark. Returns the number of slots marked.
   virtual uint64_t mark_idle(uint64_t age_seconds = 0) noexcept = 0;
   // Recompresses selected slots with the secondary algorithms; returns the
-  // number of slots that became smaller.
+  // number of slots that became smaller. A slot the highest-priority
+  // algorithm cannot shrink is flagged incompressible and not tried again
+  // until rewritten. kInvalidArgument when no recomp_algorithms are set.
   virtual Result<uint64_t> recompress(const RecompressOptions& options) noexcept = 0;
 
   // Backing file or block device for writeback. kBusy if one is set and
@@ -154,7 +159,10 @@ class Store {
   virtual void set_writeback_limit(bool enabled, uint64_t pages) noexcept = 0;
   virtual uint64_t writeback_limit() const noexcept = 0;
   // Writes selected slots to the backing file and frees their memory.
-  // Returns the number written. An I/O error leaves the slot in memory.
+  // Returns the number written. An I/O error leaves the slots of the failed
+  // batch in memory and is returned (pages of earlier batches stay written);
+  // a backing file with no free block left is kNoSpace, after writing what
+  // fitted. kInvalidArgument when no backing file is set.
   virtual Result<uint64_t> writeback(const WritebackOptions& options) noexcept = 0;
 
   // Compacts the pool; returns pages freed.

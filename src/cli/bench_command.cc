@@ -1,0 +1,492 @@
+// `uzram bench`: write a file's pages into a fresh Store, read them back and
+// compare, and (with --compare-kernel) do the same through the kernel's
+// /dev/zram0 with the same algorithm and as many writers, side by side.
+//
+// How a phase is timed: its N threads are started first and wait at a start
+// barrier; the clock starts when they are released and the phase ends when
+// the last one finishes (each notes its own finish time), so thread creation
+// and joining stay out of the figure. MB/s is 1e6 bytes a second of input
+// pages (pages * 4096, the zero padding of a partial last page included).
+//
+// Exit status: 0 when every page read back equal; 1 when not, or when a
+// write or read failed (the figures are printed all the same); 2 for bad
+// arguments (missing or empty input, unknown algorithm, --threads out of
+// 1..256).
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <latch>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/input_file.h"
+#include "cli/kernel_zram.h"
+#include "cli/progress.h"
+#include "cli/rss.h"
+#include "codec/codec.h"
+#include "uzram/store.h"
+
+namespace uzram::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Json = nlohmann::ordered_json;
+
+constexpr unsigned kMaxThreads = 256;
+constexpr uint64_t kKernelRequestPages = 256;  // 1 MiB O_DIRECT requests
+constexpr uint64_t kProgressBatchPages = 256;  // pages between two Progress::add calls
+
+struct BenchOptions {
+  std::string input;
+  std::string algo = "lz4";
+  unsigned threads = 1;
+  bool json = false;
+  bool compare_kernel = false;
+};
+
+// What one thread of a phase counted.
+struct Tally {
+  uint64_t errors = 0;      // pages whose write or read failed
+  uint64_t mismatches = 0;  // pages read back different from the input
+  std::string first_error;
+};
+
+struct PhaseOutcome {
+  double seconds = 0;
+  Tally tally;  // summed over the threads; first_error of the first thread that had one
+};
+
+// The figures of one side of the comparison (uzram, or the kernel's zram).
+struct SideResult {
+  std::string algo;
+  uint64_t pages = 0;
+  StoreStats stats;          // after the write phase
+  PhaseOutcome write;
+  PhaseOutcome read;
+  std::optional<int64_t> rss_anon_delta_bytes;  // uzram only
+  bool verified() const { return write.tally.errors == 0 && read.tally.errors == 0 && read.tally.mismatches == 0; }
+};
+
+[[noreturn]] void usage_error(const std::string& message) {
+  std::fprintf(stderr, "uzram bench: %s\n", message.c_str());
+  throw CLI::RuntimeError(2);
+}
+
+// ---- parallel phases ----------------------------------------------------------
+
+// Runs body(tally, first_page, end_page) on `threads` threads, each over its
+// contiguous share of [0, pages), and times it as the file comment says.
+// Workers report progress themselves; this thread redraws the line.
+template <typename Body>
+PhaseOutcome run_phase(unsigned threads, uint64_t pages, std::string_view name, Progress& progress, Body body) {
+  std::vector<Tally> tallies(threads);
+  std::vector<Clock::time_point> finished(threads);
+  std::latch ready(threads);
+  std::latch go(1);
+  std::mutex mu;
+  std::condition_variable all_done;
+  unsigned running = threads;  // guarded by mu
+  std::atomic<bool> abandon{false};  // thread creation failed: workers skip the body
+
+  std::vector<std::thread> workers;
+  workers.reserve(threads);
+  auto worker = [&](unsigned t) {
+    ready.count_down();
+    go.wait();
+    if (!abandon.load(std::memory_order_relaxed)) body(tallies[t], pages * t / threads, pages * (t + 1) / threads);
+    finished[t] = Clock::now();
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      --running;
+    }
+    all_done.notify_one();
+  };
+  try {
+    for (unsigned t = 0; t < threads; ++t) workers.emplace_back(worker, t);
+  } catch (...) {
+    abandon.store(true);
+    for (size_t t = workers.size(); t < threads; ++t) ready.count_down();
+    go.count_down();
+    for (std::thread& w : workers) w.join();
+    throw;
+  }
+  ready.wait();
+  progress.begin(name, pages * kPageSize);
+  const Clock::time_point start = Clock::now();
+  go.count_down();
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    while (running > 0) {
+      if (progress.enabled()) {
+        all_done.wait_for(lock, std::chrono::milliseconds(100));
+        lock.unlock();
+        progress.tick();
+        lock.lock();
+      } else {
+        all_done.wait(lock);
+      }
+    }
+  }
+  for (std::thread& w : workers) w.join();
+  progress.end();
+
+  PhaseOutcome out;
+  out.seconds = std::chrono::duration<double>(*std::max_element(finished.begin(), finished.end()) - start).count();
+  for (const Tally& t : tallies) {
+    out.tally.errors += t.errors;
+    out.tally.mismatches += t.mismatches;
+    if (out.tally.first_error.empty()) out.tally.first_error = t.first_error;
+  }
+  return out;
+}
+
+void note_error(Tally& tally, uint64_t pages, const std::string& what) {
+  if (tally.errors == 0) tally.first_error = what;
+  tally.errors += pages;
+}
+
+// ---- uzram ------------------------------------------------------------------------
+
+// A write phase stores every page of the input in the store. The synchronous
+// one below calls Store::write from each thread; an asynchronous engine's
+// phase (--async) takes the same arguments and returns the same outcome,
+// timed from the first submission to the last completion.
+using WritePhase = PhaseOutcome (*)(Store& store, const InputFile& input, unsigned threads, Progress& progress);
+
+PhaseOutcome write_pages_sync(Store& store, const InputFile& input, unsigned threads, Progress& progress) {
+  return run_phase(threads, input.pages(), "uzram write", progress, [&](Tally& tally, uint64_t first, uint64_t end) {
+    for (uint64_t p = first; p < end; ++p) {
+      Status s = store.write(p, input.page(p));
+      if (!s.is_ok()) note_error(tally, 1, fmt::format("write of page {}: {}", p, s.to_string()));
+      if ((p - first + 1) % kProgressBatchPages == 0) progress.add(kProgressBatchPages * kPageSize);
+    }
+  });
+}
+
+PhaseOutcome read_pages(Store& store, const InputFile& input, unsigned threads, Progress& progress) {
+  return run_phase(threads, input.pages(), "uzram read", progress, [&](Tally& tally, uint64_t first, uint64_t end) {
+    alignas(kPageSize) std::byte buffer[kPageSize];
+    for (uint64_t p = first; p < end; ++p) {
+      Status s = store.read(p, PageBuffer(buffer, kPageSize));
+      if (!s.is_ok()) {
+        note_error(tally, 1, fmt::format("read of page {}: {}", p, s.to_string()));
+      } else if (std::memcmp(buffer, input.data(p), kPageSize) != 0) {
+        ++tally.mismatches;
+      }
+      if ((p - first + 1) % kProgressBatchPages == 0) progress.add(kProgressBatchPages * kPageSize);
+    }
+  });
+}
+
+SideResult run_uzram(const BenchOptions& opts, const InputFile& input, Progress& progress) {
+  Result<uint64_t> rss_before = rss_anon_bytes();
+  StoreOptions store_options;
+  store_options.disksize = input.bytes();
+  store_options.algorithm = opts.algo;
+  Result<std::unique_ptr<Store>> opened = Store::open(store_options);
+  if (!opened) {
+    if (opened.status().code() == Status::Code::kInvalidArgument) usage_error(opened.status().to_string());
+    throw std::runtime_error("cannot open the store: " + opened.status().to_string());
+  }
+  std::unique_ptr<Store> store = std::move(opened).value();
+
+  SideResult r;
+  r.algo = opts.algo;
+  r.pages = input.pages();
+  WritePhase write_phase = write_pages_sync;
+  r.write = write_phase(*store, input, opts.threads, progress);
+  Result<uint64_t> rss_after = rss_anon_bytes();
+  if (rss_before && rss_after) {
+    r.rss_anon_delta_bytes = static_cast<int64_t>(*rss_after) - static_cast<int64_t>(*rss_before);
+  }
+  r.stats = store->stats();
+  r.read = read_pages(*store, input, opts.threads, progress);
+  return r;
+}
+
+// ---- kernel zram ------------------------------------------------------------------
+
+// Whole-request transfers of [first, end) pages at the device's same offsets.
+// O_DIRECT needs page-aligned buffers and offsets: the mapped input is.
+Status pwrite_all(int fd, const std::byte* data, uint64_t offset, uint64_t length) {
+  while (length > 0) {
+    ssize_t n = ::pwrite(fd, data, length, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::from_errno(errno, fmt::format("pwrite at {}", offset));
+    }
+    if (n == 0) return Status::io_error(fmt::format("pwrite at {} wrote nothing", offset));
+    data += n;
+    offset += n;
+    length -= n;
+  }
+  return Status::ok();
+}
+
+Status pread_all(int fd, std::byte* data, uint64_t offset, uint64_t length) {
+  while (length > 0) {
+    ssize_t n = ::pread(fd, data, length, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Status::from_errno(errno, fmt::format("pread at {}", offset));
+    }
+    if (n == 0) return Status::io_error(fmt::format("pread at {}: end of device", offset));
+    data += n;
+    offset += n;
+    length -= n;
+  }
+  return Status::ok();
+}
+
+struct AlignedFree {
+  void operator()(std::byte* p) const noexcept { std::free(p); }
+};
+
+// The kernel's side. An error status means the comparison cannot be made
+// (the reason is printed as "kernel zram skipped: ..."); failures of single
+// requests are counted in the outcome instead.
+Result<SideResult> run_kernel(const BenchOptions& opts, const InputFile& input, Progress& progress) {
+  Result<codec::CodecSpec> spec = codec::parse_codec_spec(opts.algo);
+  if (!spec) return spec.status();
+  if (!spec->dict_path.empty()) return Status::unsupported("the comparison does not pass a zstd dictionary to the kernel");
+  const std::string kernel_algo = kernel_algorithm_name(spec->name);
+
+  Result<std::unique_ptr<ZramDevice>> claimed = ZramDevice::claim(0);
+  if (!claimed) return claimed.status();
+  std::unique_ptr<ZramDevice> device = std::move(claimed).value();  // resets the device when it goes
+  // A level goes to the kernel only when the user named one: the default
+  // levels of the two sides need not agree.
+  const int level = opts.algo.find(':') != std::string::npos ? spec->level : 0;
+  UZRAM_RETURN_IF_ERROR(device->set_algorithm(kernel_algo, level));
+  UZRAM_RETURN_IF_ERROR(device->set_disksize(input.bytes()));
+  Result<int> io = device->open_io();
+  if (!io) return io.status();
+  const int fd = *io;
+
+  SideResult r;
+  r.algo = kernel_algo;
+  r.pages = input.pages();
+  r.write = run_phase(opts.threads, input.pages(), "kernel write", progress,
+                      [&](Tally& tally, uint64_t first, uint64_t end) {
+                        for (uint64_t p = first; p < end; p += kKernelRequestPages) {
+                          const uint64_t n = std::min(kKernelRequestPages, end - p);
+                          Status s = pwrite_all(fd, input.data(p), p * kPageSize, n * kPageSize);
+                          if (!s.is_ok()) note_error(tally, n, s.to_string());
+                          progress.add(n * kPageSize);
+                        }
+                      });
+  Result<StoreStats> stats = device->stats();
+  if (!stats) return stats.status();
+  r.stats = *stats;
+  r.read = run_phase(opts.threads, input.pages(), "kernel read", progress,
+                     [&](Tally& tally, uint64_t first, uint64_t end) {
+                       std::unique_ptr<std::byte, AlignedFree> buffer(
+                           static_cast<std::byte*>(std::aligned_alloc(kPageSize, kKernelRequestPages * kPageSize)));
+                       if (!buffer) {
+                         note_error(tally, end - first, "out of memory for a read buffer");
+                         return;
+                       }
+                       for (uint64_t p = first; p < end; p += kKernelRequestPages) {
+                         const uint64_t n = std::min(kKernelRequestPages, end - p);
+                         Status s = pread_all(fd, buffer.get(), p * kPageSize, n * kPageSize);
+                         if (!s.is_ok()) {
+                           note_error(tally, n, s.to_string());
+                         } else {
+                           for (uint64_t i = 0; i < n; ++i) {
+                             if (std::memcmp(buffer.get() + i * kPageSize, input.data(p + i), kPageSize) != 0) {
+                               ++tally.mismatches;
+                             }
+                           }
+                         }
+                         progress.add(n * kPageSize);
+                       }
+                     });
+  return r;
+}
+
+// ---- reporting ----------------------------------------------------------------------
+
+double mbps(const SideResult& r, const PhaseOutcome& phase) {
+  return phase.seconds > 0 ? static_cast<double>(r.pages * kPageSize) / 1e6 / phase.seconds : 0.0;
+}
+
+Json ratio(double a, double b) { return b > 0 ? Json(a / b) : Json(nullptr); }
+
+// The fields both sides share.
+Json side_json(const SideResult& r, unsigned threads) {
+  Json j;
+  j["algo"] = r.algo;
+  j["threads"] = threads;
+  j["pages"] = r.pages;
+  j["orig_bytes"] = r.stats.orig_data_size;
+  j["compr_bytes"] = r.stats.compr_data_size;
+  j["mem_used_bytes"] = r.stats.mem_used_total;
+  j["same_pages"] = r.stats.same_pages;
+  j["huge_pages"] = r.stats.huge_pages;
+  j["write_MBps"] = mbps(r, r.write);
+  j["read_MBps"] = mbps(r, r.read);
+  j["write_seconds"] = r.write.seconds;
+  j["read_seconds"] = r.read.seconds;
+  j["verified"] = r.verified();
+  j["mismatched_pages"] = r.read.tally.mismatches;
+  j["failed_write_pages"] = r.write.tally.errors;
+  j["failed_read_pages"] = r.read.tally.errors;
+  return j;
+}
+
+Json report_json(const BenchOptions& opts, const InputFile& input, const SideResult& uz,
+                 const std::optional<SideResult>& kernel, const std::string& kernel_skipped) {
+  Json j;
+  j["input"] = input.path();
+  j["input_bytes"] = input.file_bytes();
+  j["padding_bytes"] = input.padding_bytes();
+  j.update(side_json(uz, opts.threads));
+  j["rss_anon_delta_bytes"] = uz.rss_anon_delta_bytes ? Json(*uz.rss_anon_delta_bytes) : Json(nullptr);
+  j["slot_table_bytes"] = uz.stats.slot_table_bytes;
+  j["store_stats"] = Json::parse(to_json(uz.stats));
+  if (!opts.compare_kernel) return j;
+  if (!kernel) {
+    j["kernel"] = {{"skipped", kernel_skipped}};
+    return j;
+  }
+  j["kernel"] = side_json(*kernel, opts.threads);
+  j["ratios"] = {{"write", ratio(mbps(uz, uz.write), mbps(*kernel, kernel->write))},
+                 {"read", ratio(mbps(uz, uz.read), mbps(*kernel, kernel->read))},
+                 {"mem_used", ratio(static_cast<double>(uz.stats.mem_used_total),
+                                    static_cast<double>(kernel->stats.mem_used_total))}};
+  return j;
+}
+
+std::string compr_ratio(const StoreStats& s) {
+  return s.compr_data_size > 0 ? fmt::format("{:.2f}", static_cast<double>(s.orig_data_size) / s.compr_data_size) : "-";
+}
+
+std::string ratio_text(double a, double b) { return b > 0 ? fmt::format("{:.2f}", a / b) : "-"; }
+
+void print_table(const BenchOptions& opts, const InputFile& input, const SideResult& uz,
+                 const std::optional<SideResult>& k) {
+  constexpr double kMiB = 1024.0 * 1024.0;
+  std::string out = fmt::format("uzram bench: {}, {} pages ({:.1f} MiB), {}, {} thread{}\n\n", input.path(),
+                                input.pages(), input.bytes() / kMiB, opts.algo, opts.threads,
+                                opts.threads == 1 ? "" : "s");
+  const bool kcol = opts.compare_kernel;
+  auto row = [&](std::string_view label, const std::string& u, const std::string& kv, const std::string& r) {
+    out += kcol ? fmt::format("  {:<16} {:>12} {:>13} {:>8}\n", label, u, kv, r) : fmt::format("  {:<16} {:>12}\n", label, u);
+  };
+  auto num = [](double v, int digits) { return fmt::format("{:.{}f}", v, digits); };
+  auto ks = [&](auto f) { return k ? f(*k) : std::string("-"); };
+  row("", "uzram", "kernel zram", "ratio");
+  row("write MB/s", num(mbps(uz, uz.write), 1), ks([&](const SideResult& s) { return num(mbps(s, s.write), 1); }),
+      k ? ratio_text(mbps(uz, uz.write), mbps(*k, k->write)) : "-");
+  row("read MB/s", num(mbps(uz, uz.read), 1), ks([&](const SideResult& s) { return num(mbps(s, s.read), 1); }),
+      k ? ratio_text(mbps(uz, uz.read), mbps(*k, k->read)) : "-");
+  row("orig/compr", compr_ratio(uz.stats), ks([](const SideResult& s) { return compr_ratio(s.stats); }), "");
+  row("mem_used MiB", num(uz.stats.mem_used_total / kMiB, 1),
+      ks([&](const SideResult& s) { return num(s.stats.mem_used_total / kMiB, 1); }),
+      k ? ratio_text(static_cast<double>(uz.stats.mem_used_total), static_cast<double>(k->stats.mem_used_total))
+        : "-");
+  row("same pages", std::to_string(uz.stats.same_pages),
+      ks([](const SideResult& s) { return std::to_string(s.stats.same_pages); }), "");
+  row("huge pages", std::to_string(uz.stats.huge_pages),
+      ks([](const SideResult& s) { return std::to_string(s.stats.huge_pages); }), "");
+  row("RSS delta MiB", uz.rss_anon_delta_bytes ? num(*uz.rss_anon_delta_bytes / kMiB, 1) : "-", "-", "");
+  row("slot table MiB", num(uz.stats.slot_table_bytes / kMiB, 2), "-", "");
+  auto verified = [](const SideResult& s) {
+    return s.verified() ? std::string("yes")
+                        : fmt::format("NO ({} bad)", s.read.tally.mismatches + s.read.tally.errors + s.write.tally.errors);
+  };
+  row("verified", verified(uz), ks(verified), "");
+  std::fputs(out.c_str(), stdout);
+}
+
+void report_failures(std::string_view side, const SideResult& r) {
+  if (!r.write.tally.first_error.empty()) {
+    std::fprintf(stderr, "uzram bench: %.*s: %llu pages failed to write, first: %s\n", static_cast<int>(side.size()),
+                 side.data(), static_cast<unsigned long long>(r.write.tally.errors), r.write.tally.first_error.c_str());
+  }
+  if (!r.read.tally.first_error.empty()) {
+    std::fprintf(stderr, "uzram bench: %.*s: %llu pages failed to read, first: %s\n", static_cast<int>(side.size()),
+                 side.data(), static_cast<unsigned long long>(r.read.tally.errors), r.read.tally.first_error.c_str());
+  }
+  if (r.read.tally.mismatches > 0) {
+    std::fprintf(stderr, "uzram bench: %.*s: %llu pages read back different from the input\n",
+                 static_cast<int>(side.size()), side.data(), static_cast<unsigned long long>(r.read.tally.mismatches));
+  }
+}
+
+// ---- the command ---------------------------------------------------------------------
+
+void run_bench(const BenchOptions& opts) {
+  if (opts.threads == 0 || opts.threads > kMaxThreads) {
+    usage_error(fmt::format("--threads must be 1..{}, not {}", kMaxThreads, opts.threads));
+  }
+  if (opts.input.empty()) usage_error("--input FILE is required");
+  Result<InputFile> opened = InputFile::open(opts.input);
+  if (!opened) usage_error("input: " + opened.status().to_string());
+  const InputFile input = std::move(opened).value();
+  if (input.padding_bytes() > 0) {
+    std::fprintf(stderr, "uzram bench: note: %s is %llu bytes; its last page is zero-padded with %llu bytes\n",
+                 input.path().c_str(), static_cast<unsigned long long>(input.file_bytes()),
+                 static_cast<unsigned long long>(input.padding_bytes()));
+  }
+
+  Progress progress(Progress::enabled_for_stderr(opts.json));
+  SideResult uz = run_uzram(opts, input, progress);
+  report_failures("uzram", uz);
+
+  std::optional<SideResult> kernel;
+  std::string skipped;
+  if (opts.compare_kernel) {
+    Result<SideResult> k = run_kernel(opts, input, progress);
+    if (k) {
+      kernel = std::move(k).value();
+      report_failures("kernel zram", *kernel);
+    } else {
+      skipped = std::string(k.status().message());
+      std::fprintf(stderr, "kernel zram skipped: %s\n", skipped.c_str());
+    }
+  }
+
+  if (opts.json) {
+    std::string text = report_json(opts, input, uz, kernel, skipped).dump(2, ' ', false, Json::error_handler_t::replace);
+    std::printf("%s\n", text.c_str());
+  } else {
+    print_table(opts, input, uz, kernel);
+  }
+  std::fflush(stdout);
+  if (!uz.verified() || (kernel && !kernel->verified())) throw CLI::RuntimeError(1);
+}
+
+void add_bench_command(CLI::App& app) {
+  auto opts = std::make_shared<BenchOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "bench", "Write a file's pages into a fresh store, read them back and verify; optionally side by side with "
+               "the kernel's zram (/dev/zram0)");
+  cmd->add_option("--input,-i", opts->input, "File whose 4 KiB pages are stored (a partial last page is zero-padded)");
+  cmd->add_option("--algo,-a", opts->algo, "Compression algorithm, e.g. lz4, lzo, zstd:level=3")->capture_default_str();
+  cmd->add_option("--threads,-t", opts->threads, "Parallel writers and readers, 1..256")->capture_default_str();
+  cmd->add_flag("--json", opts->json, "Print one JSON object on stdout (progress and notes go to stderr)");
+  cmd->add_flag("--compare-kernel", opts->compare_kernel,
+                "Run the same input through /dev/zram0 too (root; zram0 must be unused; it is reset afterwards)");
+  cmd->callback([opts] { run_bench(*opts); });
+}
+
+static CommandRegistrar reg(100, add_bench_command);
+
+}  // namespace
+}  // namespace uzram::cli
