@@ -39,6 +39,7 @@
 #include "cli/progress.h"
 #include "cli/rss.h"
 #include "codec/codec.h"
+#include "uzram/async_engine.h"
 #include "uzram/store.h"
 
 namespace uzram::cli {
@@ -57,6 +58,7 @@ struct BenchOptions {
   unsigned threads = 1;
   bool json = false;
   bool compare_kernel = false;
+  bool async = false;  // write through an AsyncEngine with `threads` workers
 };
 
 // What one thread of a phase counted.
@@ -69,6 +71,7 @@ struct Tally {
 struct PhaseOutcome {
   double seconds = 0;
   Tally tally;  // summed over the threads; first_error of the first thread that had one
+  std::optional<EngineStats> engine;  // the write phase of --async only
 };
 
 // The figures of one side of the comparison (uzram, or the kernel's zram).
@@ -178,6 +181,61 @@ PhaseOutcome write_pages_sync(Store& store, const InputFile& input, unsigned thr
   });
 }
 
+// The write phase of --async: this thread submits every page, in batches of
+// the engine's max_batch, to an AsyncEngine whose `threads` workers compress
+// and store them; a full queue blocks the submit. The input mapping is never
+// written, so the stable-page promise holds. Timed from the first submission
+// to the last completion (flush).
+PhaseOutcome write_pages_async(Store& store, const InputFile& input, unsigned threads, Progress& progress) {
+  // Counts failed pages; request_done runs on the engine's workers.
+  class Done final : public WriteCompletion {
+   public:
+    explicit Done(Progress& progress) : progress_(progress) {}
+    void request_done(const WriteRequest& r, const Status& s) noexcept override {
+      if (s.is_ok()) return;
+      std::lock_guard<std::mutex> lock(mu_);
+      if (tally_.errors++ == 0) tally_.first_error = "write of page " + std::to_string(r.index) + ": " + s.to_string();
+    }
+    void batch_done(const BatchResult& b) noexcept override { progress_.add(b.requests * kPageSize); }
+    Tally tally() {
+      std::lock_guard<std::mutex> lock(mu_);
+      return tally_;
+    }
+
+   private:
+    Progress& progress_;
+    std::mutex mu_;
+    Tally tally_;  // guarded by mu_
+  };
+
+  EngineOptions engine_options;
+  engine_options.workers = threads;
+  Result<std::unique_ptr<AsyncEngine>> engine = AsyncEngine::create(store, engine_options);
+  if (!engine) throw std::runtime_error("cannot start the writeback engine: " + engine.status().to_string());
+  Done done(progress);
+  std::vector<WriteRequest> batch;
+  const size_t max_batch = (*engine)->options().max_batch;
+  batch.reserve(max_batch);
+  PhaseOutcome out;
+  progress.begin("uzram write (async)", input.pages() * kPageSize);
+  const Clock::time_point start = Clock::now();
+  for (uint64_t p = 0; p < input.pages();) {
+    batch.clear();
+    for (; p < input.pages() && batch.size() < max_batch; ++p) batch.push_back({p, input.data(p), nullptr});
+    Status s = (*engine)->submit(batch, &done, WhenFull::kBlock);
+    if (!s.is_ok()) note_error(out.tally, batch.size(), fmt::format("submit of pages from {}: {}", batch[0].index, s.to_string()));
+    if (p % (64 * max_batch) == 0) progress.tick();
+  }
+  (*engine)->flush();
+  out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  progress.end();
+  const Tally t = done.tally();
+  if (out.tally.first_error.empty()) out.tally.first_error = t.first_error;
+  out.tally.errors += t.errors;
+  out.engine = (*engine)->stats();
+  return out;
+}
+
 PhaseOutcome read_pages(Store& store, const InputFile& input, unsigned threads, Progress& progress) {
   return run_phase(threads, input.pages(), "uzram read", progress, [&](Tally& tally, uint64_t first, uint64_t end) {
     alignas(kPageSize) std::byte buffer[kPageSize];
@@ -208,7 +266,7 @@ SideResult run_uzram(const BenchOptions& opts, const InputFile& input, Progress&
   SideResult r;
   r.algo = opts.algo;
   r.pages = input.pages();
-  WritePhase write_phase = write_pages_sync;
+  WritePhase write_phase = opts.async ? write_pages_async : write_pages_sync;
   r.write = write_phase(*store, input, opts.threads, progress);
   Result<uint64_t> rss_after = rss_anon_bytes();
   if (rss_before && rss_after) {
@@ -359,6 +417,12 @@ Json report_json(const BenchOptions& opts, const InputFile& input, const SideRes
   j["rss_anon_delta_bytes"] = uz.rss_anon_delta_bytes ? Json(*uz.rss_anon_delta_bytes) : Json(nullptr);
   j["slot_table_bytes"] = uz.stats.slot_table_bytes;
   j["store_stats"] = Json::parse(to_json(uz.stats));
+  j["async"] = opts.async;
+  if (uz.write.engine) {
+    j["submit_p50_us"] = uz.write.engine->submit_call.p50_ns / 1000.0;
+    j["submit_p99_us"] = uz.write.engine->submit_call.p99_ns / 1000.0;
+    j["engine_stats"] = Json::parse(to_json(*uz.write.engine));
+  }
   if (!opts.compare_kernel) return j;
   if (!kernel) {
     j["kernel"] = {{"skipped", kernel_skipped}};
@@ -406,6 +470,10 @@ void print_table(const BenchOptions& opts, const InputFile& input, const SideRes
       ks([](const SideResult& s) { return std::to_string(s.stats.huge_pages); }), "");
   row("RSS delta MiB", uz.rss_anon_delta_bytes ? num(*uz.rss_anon_delta_bytes / kMiB, 1) : "-", "-", "");
   row("slot table MiB", num(uz.stats.slot_table_bytes / kMiB, 2), "-", "");
+  if (uz.write.engine) {
+    row("submit p50/p99 us", fmt::format("{:.1f}/{:.1f}", uz.write.engine->submit_call.p50_ns / 1000.0,
+                                         uz.write.engine->submit_call.p99_ns / 1000.0), "-", "");
+  }
   auto verified = [](const SideResult& s) {
     return s.verified() ? std::string("yes")
                         : fmt::format("NO ({} bad)", s.read.tally.mismatches + s.read.tally.errors + s.write.tally.errors);
@@ -483,6 +551,8 @@ void add_bench_command(CLI::App& app) {
   cmd->add_flag("--json", opts->json, "Print one JSON object on stdout (progress and notes go to stderr)");
   cmd->add_flag("--compare-kernel", opts->compare_kernel,
                 "Run the same input through /dev/zram0 too (root; zram0 must be unused; it is reset afterwards)");
+  cmd->add_flag("--async", opts->async,
+                "Write every page through the asynchronous engine, with --threads workers and one submitting thread");
   cmd->callback([opts] { run_bench(*opts); });
 }
 
