@@ -17,6 +17,7 @@
 
 #include <fmt/format.h>
 
+#include "base/parse_size.h"
 #include "cli/commands.h"
 #include "cli/input_file.h"
 #include "cli/swap_workload.h"
@@ -36,12 +37,12 @@ struct DemoOptions {
 };
 
 uint64_t parse_size_or_die(const std::string& what, const std::string& text) {
-  Result<SwapOptions> o = SwapOptions::parse("limit=" + text);
-  if (!o || o->limit == 0 || o->limit % 4096 != 0) {
+  Result<uint64_t> o = parse_size(text);
+  if (!o || *o == 0 || *o % 4096 != 0) {
     std::fprintf(stderr, "uzram demo: %s: not a size in whole 4 KiB pages: '%s'\n", what.c_str(), text.c_str());
     throw CLI::RuntimeError(2);
   }
-  return o->limit;
+  return *o;
 }
 
 // The live line: phase, progress, and what the space holds now.
@@ -151,7 +152,7 @@ void add_demo_command(CLI::App& app) {
       "demo", "Compressed swap for a program's own memory: a region 8 times its resident limit, filled, touched "
               "and verified, with what it saved and what it cost");
   cmd->add_option("--size", o->size, "Region size")->capture_default_str();
-  cmd->add_option("--limit", o->limit, "Resident limit")->capture_default_str();
+  cmd->add_option("--limit", *o, "Resident limit")->capture_default_str();
   cmd->add_option("--algo,-a", o->algo, "Compression algorithm, e.g. lz4, lzo, zstd")->capture_default_str();
   cmd->add_option("--input,-i", o->input, "Fill with this corpus of real process pages (repeated)");
   cmd->add_option("--path", o->path, "Stable-page path: auto, move or wp")->capture_default_str();

@@ -17,7 +17,7 @@
 #include "cli/commands.h"
 #include "nbd/metrics_http.h"
 #include "nbd/net.h"
-#include "nbd/parse_size.h"
+#include "base/parse_size.h"
 #include "nbd/server.h"
 #include "uzram/store.h"
 
@@ -55,13 +55,13 @@ void run_serve(const ServeArgs& args) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  const uint64_t size = value_or_throw(nbd::parse_size(args.size), "--size");
+  const uint64_t size = value_or_throw(parse_size(args.size), "--size");
   StoreOptions so;
   // The store holds whole pages; the export is byte-granular and advertises
   // exactly --size (requests past it are refused).
   so.disksize = (size + kPageSize - 1) / kPageSize * kPageSize;
   so.algorithm = args.algo;
-  if (!args.mem_limit.empty()) so.mem_limit = value_or_throw(nbd::parse_size(args.mem_limit), "--mem-limit");
+  if (!args.mem_limit.empty()) so.mem_limit = value_or_throw(parse_size(args.mem_limit), "--mem-limit");
   std::unique_ptr<Store> store = value_or_throw(Store::open(so), "cannot create the store");
   if (!args.backing_file.empty()) throw_if_error(store->set_backing_file(args.backing_file), "--backing-file");
 

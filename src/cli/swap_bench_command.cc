@@ -34,6 +34,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "base/parse_size.h"
 #include "cli/cgroup.h"
 #include "cli/commands.h"
 #include "cli/input_file.h"
@@ -82,10 +83,10 @@ struct Side {
 }
 
 uint64_t parse_size_or_die(const std::string& what, const std::string& text) {
-  Result<SwapOptions> o = SwapOptions::parse("limit=" + text);
+  Result<uint64_t> o = parse_size(text);
   if (!o) usage_error(what + ": not a size: '" + text + "' (e.g. 256M, 1G)");
-  if (o->limit == 0 || o->limit % 4096 != 0) usage_error(what + ": a positive multiple of 4 KiB");
-  return o->limit;
+  if (*o == 0 || *o % 4096 != 0) usage_error(what + ": a positive multiple of 4 KiB");
+  return *o;
 }
 
 WorkloadOptions workload_options(const SwapBenchOptions& o, uint64_t pages, const InputFile* corpus) {
@@ -375,7 +376,7 @@ void add_swap_bench_command(CLI::App& app) {
       "swap-bench", "Fill a region several times the limit, touch it (sequential, uniform, skewed), verify; "
                     "optionally beside kernel swap on zram in a memory cgroup");
   cmd->add_option("--size", o->size, "Region size, e.g. 1G")->capture_default_str();
-  cmd->add_option("--limit", o->limit, "Resident limit (and the cgroup's, for the kernel)")->capture_default_str();
+  cmd->add_option("--limit", *o, "Resident limit (and the cgroup's, for the kernel)")->capture_default_str();
   cmd->add_option("--pattern", o->pattern, "Touch phases: seq, uniform, skewed or all")->capture_default_str();
   cmd->add_option("--algo,-a", o->algo, "Compression algorithm, e.g. lz4, lzo, zstd")->capture_default_str();
   cmd->add_option("--input,-i", o->input, "Corpus of real process pages to fill with (repeated); default synthetic");

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "base/parse_size.h"
 #include "uzram/swap_space.h"
 
 namespace uzram {
@@ -18,30 +19,13 @@ std::string lower(std::string_view s) {
   return out;
 }
 
-// "256M", "1G", "4096", "64KiB": binary multiples.
-Result<uint64_t> parse_size(std::string_view key, std::string_view v) {
-  uint64_t n = 0;
-  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
-  if (ec != std::errc() || end == v.data()) {
-    return Status::invalid_argument(std::string(key) + ": not a size: '" + std::string(v) + "'");
-  }
-  std::string unit = lower(std::string_view(end, v.data() + v.size() - end));
-  uint64_t mult = 1;
-  if (unit.empty() || unit == "b") {
-    mult = 1;
-  } else if (unit == "k" || unit == "kb" || unit == "kib") {
-    mult = 1ull << 10;
-  } else if (unit == "m" || unit == "mb" || unit == "mib") {
-    mult = 1ull << 20;
-  } else if (unit == "g" || unit == "gb" || unit == "gib") {
-    mult = 1ull << 30;
-  } else if (unit == "t" || unit == "tb" || unit == "tib") {
-    mult = 1ull << 40;
-  } else {
-    return Status::invalid_argument(std::string(key) + ": unknown unit '" + unit + "' (K, M, G, T)");
-  }
-  if (n > UINT64_MAX / mult) return Status::invalid_argument(std::string(key) + ": too large");
-  return n * mult;
+// "256M", "1G", "4096", "64KiB" (base/parse_size.h), or "0" where a size
+// of zero means "none" (mem_limit=0).
+Result<uint64_t> parse_size_option(std::string_view key, std::string_view v) {
+  if (v == "0") return uint64_t{0};
+  Result<uint64_t> r = parse_size(v);
+  if (!r) return r.status().with_context(key);
+  return r;
 }
 
 Result<uint64_t> parse_count(std::string_view key, std::string_view v) {
@@ -88,7 +72,7 @@ Result<SwapOptions> SwapOptions::parse(std::string_view text) {
     std::string key = lower(item.substr(0, eq));
     std::string_view v = item.substr(eq + 1);
     auto take_size = [&](uint64_t* out) -> Status {
-      Result<uint64_t> r = parse_size(key, v);
+      Result<uint64_t> r = parse_size_option(key, v);
       if (!r) return r.status();
       *out = *r;
       return Status::ok();

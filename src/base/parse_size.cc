@@ -1,10 +1,10 @@
 // parse_size(). See parse_size.h.
-#include "nbd/parse_size.h"
+#include "base/parse_size.h"
 
 #include <cctype>
 #include <string>
 
-namespace uzram::nbd {
+namespace uzram {
 
 Result<uint64_t> parse_size(std::string_view text) {
   auto bad = [&](std::string_view why) {
@@ -40,4 +40,4 @@ Result<uint64_t> parse_size(std::string_view text) {
   return value << shift;
 }
 
-}  // namespace uzram::nbd
+}  // namespace uzram

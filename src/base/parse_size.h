@@ -1,6 +1,7 @@
-// File: src/nbd/parse_size.h
+// File: src/base/parse_size.h
 //
-// parse_size(): the SIZE arguments of `uzram serve` (--size, --mem-limit):
+// parse_size(): every SIZE a user types (uzram serve --size, swap-bench
+// --limit, the swap options "limit=256M", ...):
 // a decimal count of bytes with an optional binary suffix K, M, G or T
 // (also KiB, MiB, ...; case-insensitive; 1K = 1024). "64M", "1G", "4096".
 // Zero, signs, fractions, blanks inside, unknown suffixes and values past
@@ -14,10 +15,10 @@
 
 #include "uzram/status.h"
 
-namespace uzram::nbd {
+namespace uzram {
 
 inline constexpr uint64_t kMaxSizeArgument = uint64_t{1} << 60;
 
 Result<uint64_t> parse_size(std::string_view text);
 
-}  // namespace uzram::nbd
+}  // namespace uzram

@@ -1,9 +1,9 @@
-// Tests of src/nbd/parse_size.cc.
-#include "nbd/parse_size.h"
+// Tests of src/base/parse_size.cc.
+#include "base/parse_size.h"
 
 #include <gtest/gtest.h>
 
-namespace uzram::nbd {
+namespace uzram {
 namespace {
 
 TEST(ParseSizeTest, PlainBytesAndBinarySuffixes) {
@@ -34,4 +34,4 @@ TEST(ParseSizeTest, TheMessageNamesTheText) {
 }
 
 }  // namespace
-}  // namespace uzram::nbd
+}  // namespace uzram
