@@ -152,7 +152,7 @@ void add_demo_command(CLI::App& app) {
       "demo", "Compressed swap for a program's own memory: a region 8 times its resident limit, filled, touched "
               "and verified, with what it saved and what it cost");
   cmd->add_option("--size", o->size, "Region size")->capture_default_str();
-  cmd->add_option("--limit", *o, "Resident limit")->capture_default_str();
+  cmd->add_option("--limit", o->limit, "Resident limit")->capture_default_str();
   cmd->add_option("--algo,-a", o->algo, "Compression algorithm, e.g. lz4, lzo, zstd")->capture_default_str();
   cmd->add_option("--input,-i", o->input, "Fill with this corpus of real process pages (repeated)");
   cmd->add_option("--path", o->path, "Stable-page path: auto, move or wp")->capture_default_str();

@@ -376,7 +376,7 @@ void add_swap_bench_command(CLI::App& app) {
       "swap-bench", "Fill a region several times the limit, touch it (sequential, uniform, skewed), verify; "
                     "optionally beside kernel swap on zram in a memory cgroup");
   cmd->add_option("--size", o->size, "Region size, e.g. 1G")->capture_default_str();
-  cmd->add_option("--limit", *o, "Resident limit (and the cgroup's, for the kernel)")->capture_default_str();
+  cmd->add_option("--limit", o->limit, "Resident limit (and the cgroup's, for the kernel)")->capture_default_str();
   cmd->add_option("--pattern", o->pattern, "Touch phases: seq, uniform, skewed or all")->capture_default_str();
   cmd->add_option("--algo,-a", o->algo, "Compression algorithm, e.g. lz4, lzo, zstd")->capture_default_str();
   cmd->add_option("--input,-i", o->input, "Corpus of real process pages to fill with (repeated); default synthetic");
