@@ -97,8 +97,10 @@ struct BatchResult {
 // How a submitter learns that its writes completed. Both callbacks run on a
 // worker thread (batch_done of an empty batch runs inside submit()), one at a
 // time per request, and must be short: a worker runs no other request
-// meanwhile. The object must live until batch_done() has returned; one object
-// may serve any number of batches.
+// meanwhile, and must not submit() with WhenFull::kBlock (the worker holds
+// records that only it can give back, so it could wait for room forever).
+// The object must live until batch_done() has returned; one object may serve
+// any number of batches.
 class WriteCompletion {
  public:
   virtual ~WriteCompletion() = default;

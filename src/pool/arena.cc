@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "base/wait.h"
 #include "pool/os.h"
 #include "pool/poison.h"
 
@@ -96,7 +97,7 @@ void Arena::retire_tail() {
   // Spare pages hold memory; free runs must not.
   release_or_die({page_address(next_), size_t{populated_end_ - next_} << kPageShift});
   push_range(next_, pages_);
-  next_ = populated_end_ = pages_;
+  next_ = populated_end_ = refill_end_ = pages_;
 }
 
 void Arena::coalesce() {
@@ -134,27 +135,47 @@ void Arena::coalesce() {
 // Runs
 // ---------------------------------------------------------------------------
 
+Status Arena::refill(uint32_t end) {
+  const uint32_t from = populated_end_;
+  refill_end_ = end;
+  const std::span<std::byte> range{page_address(from), size_t{end - from} << kPageShift};
+  mu_.unlock();
+  const Status s = os::populate(range);
+  if (!s.is_ok()) release_or_die(range);  // it may be partly populated
+  mu_.lock();
+  if (s.is_ok()) populated_end_ = end;
+  refill_end_ = populated_end_;
+  refilled_.notify_all();
+  return s;
+}
+
 Result<uint32_t> Arena::alloc_run(uint32_t pages) noexcept {
   uint32_t first;
   {
     MutexLock l(&mu_);
-    if (populated_end_ - next_ >= pages) {  // spare window: no system call
-      first = next_;
-      next_ += pages;
-      return first;
-    }
-    first = pop_run(pages);
-    if (first == kNoPage && next_ + pages <= pages_) {
-      // Refill the window: one populate for the run and a batch after it.
-      uint32_t end = std::min(pages_, next_ + std::max(pages, kPopulateBatch));
-      Status s = os::populate({page_address(populated_end_), size_t{end - populated_end_} << kPageShift});
-      if (!s.is_ok()) return s.with_context("pool arena");
-      populated_end_ = end;
-      first = next_;
-      next_ += pages;
-      return first;
-    }
-    if (first == kNoPage) {
+    for (;;) {
+      if (populated_end_ - next_ >= pages) {  // spare window: no system call
+        first = next_;
+        next_ += pages;
+        // Refill ahead, after the run is ours: a failure here is not this
+        // caller's, and the next thread to find the window short reports it.
+        if (populated_end_ - next_ < kPopulateBatch / 2 && refill_end_ == populated_end_ && populated_end_ < pages_) {
+          (void)refill(std::min(pages_, populated_end_ + kPopulateBatch));
+        }
+        return first;
+      }
+      first = pop_run(pages);
+      if (first != kNoPage) break;  // a recycled run: backed again below
+      if (refill_end_ != populated_end_) {
+        wait_on(refilled_, mu_);  // another thread is refilling the window
+        continue;
+      }
+      if (next_ + pages <= pages_) {
+        // The window is too short: refill it for this run and a batch after it.
+        Status s = refill(std::min(pages_, next_ + std::max(pages, kPopulateBatch)));
+        if (!s.is_ok()) return s.with_context("pool arena");
+        continue;
+      }
       retire_tail();
       first = take_run(pages);
       if (first == kNoPage) {
@@ -165,6 +186,7 @@ Result<uint32_t> Arena::alloc_run(uint32_t pages) noexcept {
         return Status::no_space("pool arena of " + std::to_string(uint64_t{pages_} >> 8) +
                                 " MiB has no run of " + std::to_string(pages) + " pages left");
       }
+      break;
     }
   }
   // A recycled run was released when freed: back it again, outside mu_.

@@ -16,21 +16,31 @@
 // kPopulateBatch pages). Only when the virgin pages run out are longer free
 // runs split, and, as a last resort, all free runs coalesced.
 //
+// Refilling ahead: when a run taken from the window leaves it below half a
+// batch, the thread that took it populates the next batch after the window
+// before it returns, without mu_ held (refill_end_ marks the range as its
+// own meanwhile), so other threads keep taking runs from what is left of the
+// window instead of waiting out a system call that backs 64 pages. A thread
+// that finds the window too short while a refill is in flight waits for it
+// (refilled_); one that finds it too short with none in flight refills it
+// itself, also without mu_.
+//
 // Why batches: a first-touch fault costs 10-20 us a page on a virtualised
 // guest, MADV_POPULATE_WRITE about 0.5 us a page (shared/design/anchors.md).
 // Why a bounded window: spare pages are resident but belong to no zspage, so
-// they are not in pages_held; at most kPopulateBatch of them exist at a time.
-// A run given back is released (MADV_DONTNEED) at once, so a free run holds
-// no memory.
+// they are not in pages_held; at most kMaxSparePages of them exist at a
+// time. A run given back is released (MADV_DONTNEED) at once, so a free run
+// holds no memory.
 //
 // Thread safety: thread-safe. mu_ guards the bump pointers and the free-run
-// lists; the populate of a recycled run and the release of a freed run are
-// made outside mu_ (the run is private to the caller then). Lock order: a
-// size class lock may be held when calling in (pool.h); the arena calls
-// nothing that locks.
+// lists; every populate (a refill, or a recycled run) and the release of a
+// freed run are made outside mu_ (the range is private to the caller then).
+// Lock order: a size class lock may be held when calling in (pool.h); the
+// arena calls nothing that locks.
 #pragma once
 
 #include <cstddef>
+#include <condition_variable>
 #include <cstdint>
 
 #include "base/mapping.h"
@@ -45,7 +55,8 @@ inline constexpr uint32_t kNoPage = UINT32_MAX;  // "no page" in page-index link
 class Arena {
  public:
   static constexpr uint32_t kMaxRun = 16;          // max_pages_per_zspage limit
-  static constexpr uint32_t kPopulateBatch = 64;   // spare window: at most 256 KiB
+  static constexpr uint32_t kPopulateBatch = 64;   // pages backed by one refill (256 KiB)
+  static constexpr uint32_t kMaxSparePages = 2 * kPopulateBatch;  // bound of the spare window
   static constexpr uint32_t kMinPages = kMaxRun;
   static constexpr uint32_t kMaxPages = uint32_t{1} << 31;
 
@@ -91,6 +102,11 @@ class Arena {
   void retire_tail() UZRAM_REQUIRES(mu_);
   // Merges adjacent free runs and re-cuts them into runs of up to kMaxRun.
   void coalesce() UZRAM_REQUIRES(mu_);
+  // Backs [populated_end_, end) with mu_ released for the system call, then
+  // moves populated_end_ to end (or, on failure, leaves it and releases the
+  // range) and wakes the threads waiting for the refill.
+  // REQUIRES: no refill in flight; populated_end_ < end <= pages_.
+  Status refill(uint32_t end) UZRAM_REQUIRES(mu_);
 
   Mapping map_;            // the arena itself
   Mapping links_map_;      // uint32_t per page: next free run, at a run's first page
@@ -102,6 +118,8 @@ class Arena {
   mutable Mutex mu_;
   uint32_t next_ UZRAM_GUARDED_BY(mu_) = 0;           // first spare page
   uint32_t populated_end_ UZRAM_GUARDED_BY(mu_) = 0;  // first virgin page
+  uint32_t refill_end_ UZRAM_GUARDED_BY(mu_) = 0;     // > populated_end_ while a refill is in flight
+  std::condition_variable refilled_;                  // refill_end_ came back to populated_end_
   uint32_t heads_[kMaxRun + 1] UZRAM_GUARDED_BY(mu_); // free runs by length; [0] unused
   uint64_t free_pages_ UZRAM_GUARDED_BY(mu_) = 0;     // pages on the free lists
 };

@@ -142,7 +142,7 @@ bool Pool::check_invariants() const {
   CHECK_OR_DIE(live == objects, "%llu live handles for %llu objects", (unsigned long long)live,
                (unsigned long long)objects);
   CHECK_OR_DIE(live + listed_handles <= end - 1u, "more handles listed than handed out");
-  CHECK_OR_DIE(m.arena.spare_pages() <= Arena::kPopulateBatch, "arena spare window too large");
+  CHECK_OR_DIE(m.arena.spare_pages() <= Arena::kMaxSparePages, "arena spare window too large");
   return true;
 }
 

@@ -26,7 +26,7 @@
 #include "writeback/in_flight_table.h"
 #include "writeback/latency_histogram.h"
 #include "writeback/request_queue.h"
-#include "writeback/wait.h"
+#include "base/wait.h"
 
 namespace uzram {
 
@@ -53,7 +53,7 @@ void WriteLatch::batch_done(const BatchResult& result) noexcept {
 
 BatchResult WriteLatch::wait() {
   MutexLock lock(&state_->mu);
-  while (!state_->done) writeback::wait_on(state_->cv, state_->mu);
+  while (!state_->done) wait_on(state_->cv, state_->mu);
   return state_->result;
 }
 

@@ -3,7 +3,7 @@
 // Locks: RequestQueue::mu_ only, a leaf (see request_queue.h).
 #include "writeback/request_queue.h"
 
-#include "writeback/wait.h"
+#include "base/wait.h"
 
 #include <algorithm>
 #include <cassert>
@@ -42,7 +42,7 @@ RequestQueue::Reserved RequestQueue::reserve(size_t want, bool block, size_t min
   if (free_count_ < want) {
     out.found_full = true;
     if (!block) return out;
-    const size_t need = std::max<size_t>(1, std::min(want, std::min(min_chunk, depth_)));
+    const size_t need = std::max({size_t{1}, std::min(want, std::min(min_chunk, depth_)), room_low_water()});
     const uint64_t start = now_ns();
     ++room_waiters_;
     while (free_count_ < need && !stopping_) wait_on(room_, mu_);
@@ -140,7 +140,7 @@ void RequestQueue::release(Request* requests, size_t count, Batch* batches) noex
       b->next = free_batches_;
       free_batches_ = b;
     }
-    wake_room = room_waiters_ > 0 && count > 0;
+    wake_room = room_waiters_ > 0 && count > 0 && free_count_ >= room_low_water();
     wake_idle = free_count_ == depth_;
   }
   if (wake_room) room_.notify_all();

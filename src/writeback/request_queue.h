@@ -55,8 +55,14 @@ class RequestQueue {
   // Takes records for `want` (>= 1) requests.
   //   block == false: all `want` or none (count == 0).
   //   block == true:  if fewer than `want` are free, waits until at least
-  //                   min(want, min_chunk) are, then takes as many as are
-  //                   free up to `want`; count == 0 only after stop().
+  //                   max(min(want, min_chunk), depth / 2) are (the
+  //                   hysteresis below), then takes as many as are free up
+  //                   to `want`; count == 0 only after stop().
+  // Why wait for half the queue and not for one chunk: a submitter that
+  // woke at every worker batch released would take a CPU from a worker
+  // (and pay a wake-up and two context switches) every max_batch pages; on
+  // a machine with as many workers as CPUs that cost more than the
+  // submitting itself. Half a queue still keeps every worker busy meanwhile.
   // With `with_batch`, also takes a Batch record (recycled; allocated only
   // when more batches are in flight than ever before).
   Reserved reserve(size_t want, bool block, size_t min_chunk, bool with_batch) noexcept;
@@ -101,6 +107,8 @@ class RequestQueue {
   Request* ready_head_ UZRAM_GUARDED_BY(mu_) = nullptr;  // FIFO of filled records
   Request* ready_tail_ UZRAM_GUARDED_BY(mu_) = nullptr;
   size_t ready_count_ UZRAM_GUARDED_BY(mu_) = 0;
+  // Free records a blocked reserve() waits for at least (see reserve()).
+  size_t room_low_water() const noexcept { return depth_ / 2; }
   size_t room_waiters_ UZRAM_GUARDED_BY(mu_) = 0;        // submitters inside reserve()'s wait
   size_t work_waiters_ UZRAM_GUARDED_BY(mu_) = 0;        // workers inside pop()'s wait
   Batch* free_batches_ UZRAM_GUARDED_BY(mu_) = nullptr;

@@ -18,7 +18,7 @@
 #include "writeback/forwarding_store.h"
 #include "writeback/request.h"
 #include "writeback/versioned_page.h"
-#include "writeback/wait.h"
+#include "base/wait.h"
 
 namespace uzram::writeback {
 namespace {

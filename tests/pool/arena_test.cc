@@ -31,7 +31,7 @@ TEST(ArenaTest, RunsAreDisjointAndWritable) {
   }
   std::sort(runs.begin(), runs.end());
   for (size_t i = 1; i < runs.size(); ++i) ASSERT_LE(runs[i - 1].first + runs[i - 1].second, runs[i].first);
-  EXPECT_LE(a.spare_pages(), Arena::kPopulateBatch);
+  EXPECT_LE(a.spare_pages(), Arena::kMaxSparePages);
 }
 
 TEST(ArenaTest, SpareWindowStaysBounded) {
@@ -39,7 +39,7 @@ TEST(ArenaTest, SpareWindowStaysBounded) {
   ASSERT_TRUE(a.init(4096).is_ok());
   for (int i = 0; i < 200; ++i) {
     ASSERT_TRUE(a.alloc_run(3).has_value());
-    ASSERT_LE(a.spare_pages(), Arena::kPopulateBatch);
+    ASSERT_LE(a.spare_pages(), Arena::kMaxSparePages);
   }
   EXPECT_EQ(a.carved_pages(), 600u);
 }

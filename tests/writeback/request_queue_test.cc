@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -63,24 +64,33 @@ TEST(RequestQueueTest, PopKeepsFifoOrderAndBatchesUpToMax) {
   EXPECT_EQ(q.in_flight(), 0u);
 }
 
-TEST(RequestQueueTest, BlockingReserveWaitsForAChunkAndTakesWhatIsFree) {
+TEST(RequestQueueTest, BlockingReserveWaitsForHalfTheQueueAndTakesWhatIsFree) {
   RequestQueue q(8, false);
   auto all = q.reserve(8, false, 4, false);
   ASSERT_EQ(all.count, 8u);
   std::atomic<size_t> got{0};
   std::thread t([&] {
-    auto r = q.reserve(6, true, 2, false);  // wants 6, settles for >= 2
+    auto r = q.reserve(6, true, 2, false);  // wants 6, would settle for a chunk of 2
     got = r.count;
     EXPECT_TRUE(r.found_full);
     q.release(r.head, r.count, nullptr);
   });
-  // Give back 3: enough for the minimum chunk of 2, not for all 6.
-  Request* rest = all.head->next->next->next;
+  while (q.room_waiters() == 0) std::this_thread::yield();
+  // Give back 3: enough for the chunk of 2, but below half the queue (the
+  // hysteresis), so the submitter sleeps on.
+  Request* fourth = all.head->next->next->next;
+  Request* rest = fourth->next;
   all.head->next->next->next = nullptr;
+  fourth->next = nullptr;
   q.release(all.head, 3, nullptr);
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_EQ(got.load(), 0u);
+  EXPECT_EQ(q.room_waiters(), 1u);
+  // One more makes half the queue free: it takes those 4, not 6.
+  q.release(fourth, 1, nullptr);
   t.join();
-  EXPECT_EQ(got.load(), 3u);
-  q.release(rest, 5, nullptr);
+  EXPECT_EQ(got.load(), 4u);
+  q.release(rest, 4, nullptr);
   q.wait_idle();
   EXPECT_EQ(q.in_flight(), 0u);
 }

@@ -1,4 +1,4 @@
-// File: src/writeback/wait.h
+// File: src/base/wait.h
 //
 // wait_on(): a condition-variable wait on a uzram::Mutex held by an enclosing
 // MutexLock. The std::unique_lock adopts the lock for the wait and gives it
@@ -10,7 +10,7 @@
 
 #include "base/thread_annotations.h"
 
-namespace uzram::writeback {
+namespace uzram {
 
 inline void wait_on(std::condition_variable& cv, Mutex& mu) UZRAM_REQUIRES(mu) {
   std::unique_lock<std::mutex> lock(mu.native(), std::adopt_lock);
@@ -18,4 +18,4 @@ inline void wait_on(std::condition_variable& cv, Mutex& mu) UZRAM_REQUIRES(mu) {
   lock.release();
 }
 
-}  // namespace uzram::writeback
+}  // namespace uzram
