@@ -103,9 +103,21 @@ constexpr size_t kMaxWorkers = 1024;
 constexpr size_t kMaxBatchLimit = 1024;
 constexpr size_t kMaxDepth = size_t{1} << 20;
 
+// What a worker counts of the requests it completes. One per worker, on its
+// own cache lines, written only by that worker (relaxed atomics, so that
+// stats() may read them meanwhile) and summed by stats(): with one shared
+// set, every page completed moved the same lines between the workers' CPUs.
+struct alignas(64) WorkerCounters {
+  std::atomic<uint64_t> completed{0};
+  std::atomic<uint64_t> superseded{0};
+  std::atomic<uint64_t> failed{0};
+  LatencyHistogram complete_latency;
+};
+
 // Records a worker completed and has not yet returned to the queue: they go
 // back in one lock round trip per worker batch, not one per request.
 struct Completed {
+  WorkerCounters* counters = nullptr;  // the worker's own; kept across give_back()
   Request* head = nullptr;
   size_t count = 0;
   Batch* batches = nullptr;
@@ -118,7 +130,10 @@ class Engine final : public AsyncEngine {
         store_(store),
         options_(options),
         slots_(store.slots()),
-        queue_(options.queue_depth, !store.stable_writes()) {}
+        queue_(options.queue_depth, !store.stable_writes()),
+        worker_counters_(std::make_unique<WorkerCounters[]>(options.workers)) {
+    for (size_t i = 0; i < options.workers; ++i) complete_latencies_.push_back(&worker_counters_[i].complete_latency);
+  }
 
   ~Engine() override {
     flush();
@@ -129,7 +144,7 @@ class Engine final : public AsyncEngine {
   Status start() {
     try {
       workers_.reserve(options_.workers);
-      for (size_t i = 0; i < options_.workers; ++i) workers_.emplace_back([this] { worker_main(); });
+      for (size_t i = 0; i < options_.workers; ++i) workers_.emplace_back([this, i] { worker_main(i); });
     } catch (const std::system_error& e) {
       queue_.stop();
       for (std::thread& t : workers_) t.join();
@@ -147,7 +162,7 @@ class Engine final : public AsyncEngine {
   const EngineOptions& options() const noexcept override { return options_; }
 
  private:
-  void worker_main() noexcept;
+  void worker_main(size_t id) noexcept;
   void run(Request* r, Completed& c) noexcept;
   void complete(Request* r, const Status& status, bool superseded, Completed& c) noexcept;
   void give_back(Completed& c) noexcept;
@@ -158,12 +173,11 @@ class Engine final : public AsyncEngine {
   RequestQueue queue_;
   InFlightTable table_;
   std::vector<std::thread> workers_;  // written by start() before any submit, joined by the destructor
+  const std::unique_ptr<WorkerCounters[]> worker_counters_;  // [options_.workers]
+  std::vector<const LatencyHistogram*> complete_latencies_;  // of each worker; immutable after construction
 
   // Statistics: relaxed atomics, each exact on its own.
   std::atomic<uint64_t> submitted_{0};
-  std::atomic<uint64_t> completed_{0};
-  std::atomic<uint64_t> superseded_{0};
-  std::atomic<uint64_t> failed_{0};
   std::atomic<uint64_t> submit_calls_{0};
   std::atomic<uint64_t> queue_full_{0};
   std::atomic<uint64_t> would_block_{0};
@@ -171,7 +185,6 @@ class Engine final : public AsyncEngine {
   std::atomic<uint64_t> worker_batch_requests_{0};
   std::atomic<uint64_t> worker_batch_max_{0};
   std::atomic<uint64_t> in_flight_reads_{0};
-  LatencyHistogram complete_latency_;
   LatencyHistogram submit_latency_;
   LatencyHistogram wait_latency_;
 };
@@ -254,9 +267,10 @@ Status Engine::submit(std::span<const WriteRequest> requests, WriteCompletion* d
 
 // ---- workers -----------------------------------------------------------------
 
-void Engine::worker_main() noexcept {
+void Engine::worker_main(size_t id) noexcept {
   std::vector<Request*> popped(options_.max_batch);
   Completed c;
+  c.counters = &worker_counters_[id];
   for (;;) {
     const size_t n = queue_.pop(popped.data(), popped.size());
     if (n == 0) return;  // stopped and drained
@@ -286,10 +300,11 @@ void Engine::run(Request* r, Completed& c) noexcept {
 }
 
 void Engine::complete(Request* r, const Status& status, bool superseded, Completed& c) noexcept {
-  complete_latency_.record(now_ns() - r->submit_ns);
-  completed_.fetch_add(1, std::memory_order_relaxed);
-  if (superseded) superseded_.fetch_add(1, std::memory_order_relaxed);
-  if (!status.is_ok()) failed_.fetch_add(1, std::memory_order_relaxed);
+  WorkerCounters& counters = *c.counters;
+  counters.complete_latency.record(now_ns() - r->submit_ns);
+  counters.completed.fetch_add(1, std::memory_order_relaxed);
+  if (superseded) counters.superseded.fetch_add(1, std::memory_order_relaxed);
+  if (!status.is_ok()) counters.failed.fetch_add(1, std::memory_order_relaxed);
   if (Batch* b = r->batch; b != nullptr) {
     b->done->request_done(WriteRequest{r->index, r->caller_page, r->cookie}, status);
     if (!status.is_ok() && b->failed.fetch_add(1, std::memory_order_relaxed) == 0) b->first_error = status;
@@ -313,7 +328,9 @@ void Engine::complete(Request* r, const Status& status, bool superseded, Complet
 void Engine::give_back(Completed& c) noexcept {
   if (c.count == 0 && c.batches == nullptr) return;
   queue_.release(c.head, c.count, c.batches);
-  c = Completed{};
+  c.head = nullptr;
+  c.count = 0;
+  c.batches = nullptr;
 }
 
 // ---- read and stats ----------------------------------------------------------
@@ -333,12 +350,15 @@ EngineStats Engine::stats() const noexcept {
   s.workers = options_.workers;
   s.queue_depth = options_.queue_depth;
   s.stable_writes = store_.stable_writes() ? 1 : 0;
-  s.completed = completed_.load(std::memory_order_relaxed);
+  for (size_t i = 0; i < options_.workers; ++i) {
+    const WorkerCounters& w = worker_counters_[i];
+    s.completed += w.completed.load(std::memory_order_relaxed);
+    s.superseded += w.superseded.load(std::memory_order_relaxed);
+    s.failed += w.failed.load(std::memory_order_relaxed);
+  }
   s.submitted = submitted_.load(std::memory_order_relaxed);
   s.in_flight = queue_.in_flight();
   s.blocked_submitters = queue_.room_waiters();
-  s.superseded = superseded_.load(std::memory_order_relaxed);
-  s.failed = failed_.load(std::memory_order_relaxed);
   s.submit_calls = submit_calls_.load(std::memory_order_relaxed);
   s.queue_full = queue_full_.load(std::memory_order_relaxed);
   s.would_block = would_block_.load(std::memory_order_relaxed);
@@ -347,7 +367,7 @@ EngineStats Engine::stats() const noexcept {
   const uint64_t reqs = worker_batch_requests_.load(std::memory_order_relaxed);
   s.worker_batch_mean = s.worker_batches ? static_cast<double>(reqs) / static_cast<double>(s.worker_batches) : 0;
   s.in_flight_reads = in_flight_reads_.load(std::memory_order_relaxed);
-  s.complete = complete_latency_.summary();
+  s.complete = LatencyHistogram::summary_of(complete_latencies_);
   s.submit_call = submit_latency_.summary();
   s.queue_full_wait = wait_latency_.summary();
   return s;

@@ -34,14 +34,29 @@ void LatencyHistogram::record(uint64_t ns) noexcept {
 }
 
 LatencySummary LatencyHistogram::summary() const noexcept {
+  const LatencyHistogram* self = this;
+  return summary_of({&self, 1});
+}
+
+LatencySummary LatencyHistogram::summary_of(std::span<const LatencyHistogram* const> parts) noexcept {
   LatencySummary s;
+  std::array<uint64_t, kBuckets> counts{};
   uint64_t total = 0;
-  for (const auto& c : counts_) total += c.load(std::memory_order_relaxed);
+  uint64_t count = 0;
+  uint64_t sum = 0;
+  for (const LatencyHistogram* h : parts) {
+    for (size_t b = 0; b < kBuckets; ++b) {
+      const uint64_t c = h->counts_[b].load(std::memory_order_relaxed);
+      counts[b] += c;
+      total += c;
+    }
+    s.max_ns = std::max(s.max_ns, h->max_.load(std::memory_order_relaxed));
+    count += h->count_.load(std::memory_order_relaxed);
+    sum += h->sum_.load(std::memory_order_relaxed);
+  }
   s.count = total;
-  if (total == 0) return s;
-  s.max_ns = max_.load(std::memory_order_relaxed);
-  const uint64_t n = std::max<uint64_t>(count_.load(std::memory_order_relaxed), 1);
-  s.mean_ns = static_cast<double>(sum_.load(std::memory_order_relaxed)) / static_cast<double>(n);
+  if (total == 0) return LatencySummary{};
+  s.mean_ns = static_cast<double>(sum) / static_cast<double>(std::max<uint64_t>(count, 1));
   // The rank of percentile p is ceil(p * total); integer arithmetic in
   // thousandths keeps p99.9 exact.
   const uint64_t rank50 = (total * 500 + 999) / 1000;
@@ -49,7 +64,7 @@ LatencySummary LatencyHistogram::summary() const noexcept {
   const uint64_t rank999 = (total * 999 + 999) / 1000;
   uint64_t seen = 0;
   for (size_t b = 0; b < kBuckets; ++b) {
-    const uint64_t c = counts_[b].load(std::memory_order_relaxed);
+    const uint64_t c = counts[b];
     if (c == 0) continue;
     const uint64_t before = seen;
     seen += c;

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "uzram/async_engine.h"
 
@@ -29,6 +30,8 @@ class LatencyHistogram {
 
   void record(uint64_t ns) noexcept;
   LatencySummary summary() const noexcept;
+  // The summary of several histograms taken as one (per-thread shards).
+  static LatencySummary summary_of(std::span<const LatencyHistogram* const> parts) noexcept;
   void reset() noexcept;
 
   // The bucket of a value, and the largest value of a bucket (what a
