@@ -77,7 +77,7 @@ enum class WhenFull : uint8_t {
 
 struct EngineOptions {
   size_t workers = 0;         // worker threads; 0 = one per online CPU
-  size_t queue_depth = 0;     // requests in flight at most; 0 = max(256, 4 * workers * max_batch)
+  size_t queue_depth = 0;     // requests in flight at most; 0 = 16 * workers * max_batch, within 256..4096
   size_t max_batch = 32;      // requests a worker takes from the queue at once (1..1024)
   WhenFull when_full = WhenFull::kBlock;  // the policy of submit() without one
 };

@@ -247,6 +247,10 @@ Result<std::unique_ptr<SwapSpace>> open_space(const SwapOptions& options, std::u
 
   EngineOptions eo;
   eo.workers = options.writeback_threads;
+  // Evictions in flight stay resident in the swap cache until written, so
+  // the queue stays short here (the default suits throughput, not a
+  // resident limit): 256 records, 1 MiB of pages.
+  eo.queue_depth = 256;
   Result<std::unique_ptr<AsyncEngine>> engine = AsyncEngine::create(*store, eo);
   if (!engine) return engine.status();
 

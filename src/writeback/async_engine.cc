@@ -388,7 +388,7 @@ Result<std::unique_ptr<AsyncEngine>> AsyncEngine::create(Store& store, const Eng
   if (o.max_batch == 0 || o.max_batch > writeback::kMaxBatchLimit) {
     return Status::invalid_argument("writeback: max_batch must be 1..1024");
   }
-  if (o.queue_depth == 0) o.queue_depth = std::max<size_t>(256, 4 * o.workers * o.max_batch);
+  if (o.queue_depth == 0) o.queue_depth = std::clamp<size_t>(16 * o.workers * o.max_batch, 256, 4096);
   if (o.queue_depth > writeback::kMaxDepth) return Status::invalid_argument("writeback: queue_depth must be at most 2^20");
   if (store.slots() == 0) return Status::invalid_argument("writeback: the store has no slots");
   auto engine = std::make_unique<writeback::Engine>(store, o);
