@@ -22,17 +22,7 @@ namespace {
 using testing::fill;
 using testing::holds;
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr int kSteps = 4000;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-constexpr int kSteps = 4000;
-#else
-constexpr int kSteps = 20000;
-#endif
-#else
-constexpr int kSteps = 20000;
-#endif
+constexpr int kSteps = testing::kSanitized ? 4000 : 20000;
 
 struct Run {
   uint32_t first;

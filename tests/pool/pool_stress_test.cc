@@ -17,17 +17,7 @@ namespace {
 using testing::fill;
 using testing::holds;
 
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr int kSteps = 15000;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-constexpr int kSteps = 15000;
-#else
-constexpr int kSteps = 60000;
-#endif
-#else
-constexpr int kSteps = 60000;
-#endif
+constexpr int kSteps = testing::kSanitized ? 15000 : 60000;
 
 struct Owned {
   Handle h;

@@ -12,6 +12,20 @@
 
 namespace uzram::pool::testing {
 
+// True in AddressSanitizer and ThreadSanitizer builds, where the stress
+// tests take fewer steps to stay inside CI's time.
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+#else
+inline constexpr bool kSanitized = false;
+#endif
+
 // Byte i of the pattern named `seed`: cheap, and different for nearby seeds
 // and offsets, so that a swapped or shifted object is caught.
 inline std::byte pattern_byte(uint64_t seed, size_t i) {
