@@ -101,5 +101,26 @@ TEST(ArenaTest, PopulateFailureIsReportedAndLeavesTheArenaUsable) {
   EXPECT_EQ(a.alloc_run(2).value(), *ok);
 }
 
+TEST(ArenaTest, FailedRefillAheadKeepsTheRunAndTheArenaUsable) {
+  Arena a;
+  ASSERT_TRUE(a.init(1024).is_ok());
+  // The first run refills the empty window by one batch, synchronously.
+  ASSERT_TRUE(a.alloc_run(1).has_value());
+  ASSERT_EQ(a.spare_pages(), Arena::kPopulateBatch - 1);
+  ASSERT_TRUE(a.alloc_run(16).has_value());
+  // This run leaves the window below half a batch: its thread refills ahead,
+  // and that refill fails. The run itself is good.
+  os::fail_next_populates_for_testing(1);
+  Result<uint32_t> r = a.alloc_run(16);
+  ASSERT_TRUE(r.has_value()) << r.status().to_string();
+  testing::fill({a.page_address(*r), 16 * kPageSize}, 7);
+  EXPECT_TRUE(testing::holds({a.page_address(*r), 16 * kPageSize}, 7));
+  EXPECT_EQ(a.spare_pages(), Arena::kPopulateBatch - 33);
+  // Later runs refill the window again.
+  for (int i = 0; i < 16; ++i) ASSERT_TRUE(a.alloc_run(16).has_value());
+  EXPECT_LE(a.spare_pages(), Arena::kMaxSparePages);
+  EXPECT_EQ(a.carved_pages(), 1u + 18 * 16);
+}
+
 }  // namespace
 }  // namespace uzram::pool
