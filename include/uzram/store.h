@@ -43,6 +43,13 @@ struct StoreOptions {
   uint64_t mem_limit = 0;           // bytes of pool memory; 0 = no limit
   uint32_t max_pages_per_zspage = 8;  // 1..16
   size_t streams = 0;               // compression streams; 0 = one per CPU
+  // Pages compressed together as one unit: 1 (zram's page by page) or
+  // 2..16. Larger units compress faster and smaller, but a write of part of
+  // a unit recompresses all of it and a read decompresses all of it: for
+  // block devices read and written in large requests (uzram serve --unit).
+  // With unit_pages > 1 there is no recompression, idle marking, writeback
+  // or backing file (those calls return kUnsupported; src/store/unit_store.h).
+  uint32_t unit_pages = 1;
   // Testing only: the fraction (0..1) of fast-path pool allocations made to
   // fail, forcing the slow path of write (the path of the seed's bug).
   double inject_fast_path_failure = 0.0;

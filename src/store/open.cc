@@ -1,14 +1,23 @@
-// Store::open: validation of StoreOptions and construction of a StoreImpl.
+// Store::open: validation of StoreOptions and construction of a StoreImpl,
+// or of a UnitStore when unit_pages > 1.
 #include <time.h>
 
 #include <cmath>
 #include <string>
 
+#include "store/open_parts.h"
 #include "store/store_impl.h"
+#include "store/unit_store.h"
 
 namespace uzram {
 
 Result<std::unique_ptr<Store>> Store::open(const StoreOptions& options) {
+  if (options.unit_pages > 1) {
+    UZRAM_RETURN_IF_ERROR(store::validate_store_options(options));
+    Result<std::unique_ptr<store::UnitStore>> units = store::UnitStore::create(options);
+    if (!units) return units.status();
+    return std::unique_ptr<Store>(std::move(*units));
+  }
   Result<std::unique_ptr<store::StoreImpl>> impl = store::StoreImpl::create(options);
   if (!impl) return impl.status();
   return std::unique_ptr<Store>(std::move(*impl));
@@ -30,7 +39,9 @@ int64_t coarse_seconds() noexcept {
   return ts.tv_sec;
 }
 
-Status validate(const StoreOptions& o) {
+}  // namespace
+
+Status validate_store_options(const StoreOptions& o) {
   if (o.disksize == 0 || o.disksize % kPageSize != 0) {
     return Status::invalid_argument("disksize must be a positive multiple of 4096 bytes (got " +
                                     std::to_string(o.disksize) + ")");
@@ -55,7 +66,26 @@ Status validate(const StoreOptions& o) {
       return spec.status().with_context("recomp_algorithms (priority " + std::to_string(i + 1) + ")");
     }
   }
+  if (o.unit_pages < 1 || o.unit_pages > store::UnitStore::kMaxUnitPages) {
+    return Status::invalid_argument("unit_pages must be 1..16 (got " + std::to_string(o.unit_pages) + ")");
+  }
+  if (o.unit_pages > 1) {
+    for (const std::string& a : o.recomp_algorithms) {
+      if (!a.empty()) return Status::invalid_argument("recomp_algorithms need unit_pages 1 (got " + std::to_string(o.unit_pages) + ")");
+    }
+    if (o.inject_fast_path_failure > 0.0) {
+      return Status::invalid_argument("inject_fast_path_failure needs unit_pages 1: a unit store has no fast path");
+    }
+  }
   return Status::ok();
+}
+
+pool::PoolOptions pool_options_for(const StoreOptions& options) {
+  pool::PoolOptions po;
+  po.max_pages_per_zspage = options.max_pages_per_zspage;
+  po.arena_bytes = static_cast<size_t>(2 * options.disksize + kArenaSlack);
+  po.max_pages = static_cast<size_t>((options.mem_limit + kPageSize - 1) / kPageSize);
+  return po;
 }
 
 Result<std::unique_ptr<codec::StreamPool>> make_streams(std::string_view spec, size_t streams, std::string_view what) {
@@ -67,10 +97,8 @@ Result<std::unique_ptr<codec::StreamPool>> make_streams(std::string_view spec, s
   return pool;
 }
 
-}  // namespace
-
 Result<std::unique_ptr<StoreImpl>> StoreImpl::create(const StoreOptions& options) {
-  UZRAM_RETURN_IF_ERROR(validate(options));
+  UZRAM_RETURN_IF_ERROR(validate_store_options(options));
 
   std::unique_ptr<StoreImpl> s(new StoreImpl());
   s->disksize_ = options.disksize;
@@ -81,11 +109,7 @@ Result<std::unique_ptr<StoreImpl>> StoreImpl::create(const StoreOptions& options
   if (!table) return table.status();
   s->table_ = std::move(*table);
 
-  pool::PoolOptions po;
-  po.max_pages_per_zspage = options.max_pages_per_zspage;
-  po.arena_bytes = static_cast<size_t>(2 * options.disksize + kArenaSlack);
-  po.max_pages = static_cast<size_t>((options.mem_limit + kPageSize - 1) / kPageSize);
-  Result<std::unique_ptr<pool::Pool>> pool = pool::Pool::create(po);
+  Result<std::unique_ptr<pool::Pool>> pool = pool::Pool::create(pool_options_for(options));
   if (!pool) return pool.status().with_context("pool");
   s->pool_ = std::move(*pool);
   s->huge_size_ = s->pool_->huge_class_size();
