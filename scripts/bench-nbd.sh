@@ -7,7 +7,8 @@
 # CORPUS is a file of pages, e.g. from `scripts/make-corpus.sh python OUT 512`.
 # For each ALGO, and REPEAT times (fresh servers each time):
 #   1. start nbdkit -U SOCK memory SIZE allocator=zstd, and
-#      uzram serve --size SIZE --algo ALGO --unix SOCK (SIZE = the corpus size);
+#      uzram serve --size SIZE --algo ALGO $UZRAM_ARGS --unix SOCK (SIZE = the
+#      corpus size);
 #   2. write: nbdcopy CORPUS URI (timed), then VmRSS of the server (after 1 s);
 #   3. read:  nbdcopy URI null: (timed; the data is served and dropped);
 #   4. verify: nbdcopy URI - | cmp - CORPUS (not timed).
@@ -20,7 +21,9 @@
 # Environment: UZRAM (the uzram program; default: a Release build in
 # BUILD_DIR, made if missing), BUILD_DIR (build), REPEAT (3), NBDCOPY_ARGS
 # (extra nbdcopy options, default none: nbdcopy's own defaults, identical for
-# both servers). Needs nbdcopy, nbdinfo (libnbd-bin), nbdkit, python3.
+# both servers), UZRAM_ARGS (extra uzram serve options, e.g. "--unit 32K" for
+# nbdkit's own 32 KiB unit; shown in the table). Needs nbdcopy, nbdinfo
+# (libnbd-bin), nbdkit, python3.
 # Exit status: 0 when every copy verified, 1 otherwise (targets missed are
 # reported in the table, not in the status).
 set -euo pipefail
@@ -53,8 +56,9 @@ fi
 uzram=$(realpath -- "$uzram")
 corpus=$(realpath -- "$corpus")
 command_line="scripts/bench-nbd.sh $(basename -- "$corpus") ${algos[*]}"
+[[ -z "${UZRAM_ARGS:-}" ]] || command_line="UZRAM_ARGS='$UZRAM_ARGS' $command_line"
 
-exec python3 - "$uzram" "$corpus" "${REPEAT:-3}" "${NBDCOPY_ARGS:-}" "$command_line" "${algos[@]}" <<'PYTHON'
+exec python3 - "$uzram" "$corpus" "${REPEAT:-3}" "${NBDCOPY_ARGS:-}" "$command_line" "${UZRAM_ARGS:-}" "${algos[@]}" <<'PYTHON'
 import os
 import shlex
 import signal
@@ -64,8 +68,9 @@ import sys
 import tempfile
 import time
 
-uzram, corpus, repeat, nbdcopy_args, command_line = sys.argv[1:6]
-algos = sys.argv[6:]
+uzram, corpus, repeat, nbdcopy_args, command_line, uzram_args = sys.argv[1:7]
+algos = sys.argv[7:]
+uzram_extra = shlex.split(uzram_args)
 repeat = max(1, int(repeat))
 extra = shlex.split(nbdcopy_args)
 size = os.path.getsize(corpus)
@@ -114,7 +119,7 @@ def measure(kind, algo, tmp):
     if kind == "nbdkit":
         cmd = ["nbdkit", "-U", sock, "-f", "memory", str(size), "allocator=zstd"]
     else:
-        cmd = [uzram, "serve", "--size", str(size), "--algo", algo, "--unix", sock]
+        cmd = [uzram, "serve", "--size", str(size), "--algo", algo, *uzram_extra, "--unix", sock]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         wait_ready(uri, proc, kind)
@@ -175,12 +180,13 @@ with tempfile.TemporaryDirectory(prefix="bench-nbd-") as tmp:
             }
             all_ok = all_ok and row[kind]["verified"]
         print()
-        print(f"### uzram --algo {algo} vs nbdkit memory allocator=zstd")
+        print(f"### uzram --algo {algo}{' ' + uzram_args if uzram_args else ''} vs nbdkit memory allocator=zstd")
         print()
         print("| server | write MB/s | read MB/s | RSS after write MiB | RSS idle MiB | RSS bytes per byte stored |"
               " bytes stored / RSS | verified |")
         print("|---|---:|---:|---:|---:|---:|---:|---|")
-        for kind, label in (("nbdkit", "nbdkit memory allocator=zstd"), ("uzram", f"uzram serve --algo {algo}")):
+        for kind, label in (("nbdkit", "nbdkit memory allocator=zstd"),
+                            ("uzram", f"uzram serve --algo {algo}{' ' + uzram_args if uzram_args else ''}")):
             x = row[kind]
             print(f"| {label} | {x['write']:.0f} | {x['read']:.0f} | {x['rss'] / MiB:.1f} | {x['rss_idle'] / MiB:.1f} |"
                   f" {x['rss'] / size:.4f} | {size / x['rss']:.2f} | {'yes' if x['verified'] else 'NO'} |")

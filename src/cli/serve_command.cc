@@ -27,6 +27,7 @@ namespace {
 struct ServeArgs {
   std::string size;
   std::string algo = "lz4";
+  std::string unit = "4K";
   std::string unix_path;
   uint16_t port = 10809;
   std::string bind = "127.0.0.1";
@@ -61,6 +62,7 @@ void run_serve(const ServeArgs& args) {
   // exactly --size (requests past it are refused).
   so.disksize = (size + kPageSize - 1) / kPageSize * kPageSize;
   so.algorithm = args.algo;
+  so.unit_pages = static_cast<uint32_t>(parse_size(args.unit).value() / kPageSize);  // checked by the option
   if (!args.mem_limit.empty()) so.mem_limit = value_or_throw(parse_size(args.mem_limit), "--mem-limit");
   std::unique_ptr<Store> store = value_or_throw(Store::open(so), "cannot create the store");
   if (!args.backing_file.empty()) throw_if_error(store->set_backing_file(args.backing_file), "--backing-file");
@@ -83,8 +85,9 @@ void run_serve(const ServeArgs& args) {
   options.threads = args.threads;
   std::unique_ptr<nbd::Server> server =
       value_or_throw(nbd::Server::start(store.get(), options, std::move(listener)), "cannot serve");
-  std::printf("uzram serve: listening on %s (%s), %llu bytes, %s, %zu threads\n", server->endpoint().c_str(),
-              server->uri().c_str(), static_cast<unsigned long long>(size), args.algo.c_str(), server->threads());
+  std::printf("uzram serve: listening on %s (%s), %llu bytes, %s, unit %u KiB, %zu threads\n",
+              server->endpoint().c_str(), server->uri().c_str(), static_cast<unsigned long long>(size),
+              args.algo.c_str(), so.unit_pages * 4, server->threads());
   std::unique_ptr<nbd::MetricsHttp> http;
   if (metrics_listener.fd) {
     const std::string endpoint = metrics_listener.endpoint;
@@ -110,6 +113,19 @@ void add_serve_command(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("serve", "Serve a compressed RAM block device over NBD");
   cmd->add_option("--size", args->size, "Export size: bytes, or with K/M/G/T (1K = 1024)")->required();
   cmd->add_option("--algo", args->algo, "Compression algorithm spec, e.g. lz4, zstd, zstd:level=1")
+      ->capture_default_str();
+  cmd->add_option("--unit", args->unit,
+                  "Compression unit, 4K..64K: pages compressed together. Larger units compress faster and smaller "
+                  "for large sequential I/O; a write of part of a unit recompresses all of it")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            Result<uint64_t> bytes = parse_size(text);
+            if (!bytes || *bytes % kPageSize != 0 || *bytes < kPageSize || *bytes > 16 * kPageSize) {
+              return "must be 4K, 8K, ... 64K (a multiple of 4096 up to 65536), not " + text;
+            }
+            return "";
+          },
+          "4K..64K"))
       ->capture_default_str();
   CLI::Option* unix_opt = cmd->add_option("--unix", args->unix_path, "Listen on this Unix socket");
   CLI::Option* port_opt =

@@ -163,7 +163,7 @@ class Engine final : public AsyncEngine {
 
  private:
   void worker_main(size_t id) noexcept;
-  void run(Request* r, Completed& c) noexcept;
+  void run(Request* r, const InFlightTable::ClaimResult& claim, Completed& c) noexcept;
   void complete(Request* r, const Status& status, bool superseded, Completed& c) noexcept;
   void give_back(Completed& c) noexcept;
 
@@ -250,9 +250,9 @@ Status Engine::submit(std::span<const WriteRequest> requests, WriteCompletion* d
       } else {
         r->page = q.page;
       }
-      table_.add(r);
       tail = r;
     }
+    table_.add_all(res.head);
     queue_.push(res.head, tail, res.count);
   }
   submitted_.fetch_add(n, std::memory_order_relaxed);
@@ -269,6 +269,7 @@ Status Engine::submit(std::span<const WriteRequest> requests, WriteCompletion* d
 
 void Engine::worker_main(size_t id) noexcept {
   std::vector<Request*> popped(options_.max_batch);
+  std::vector<InFlightTable::ClaimResult> claims(options_.max_batch);
   Completed c;
   c.counters = &worker_counters_[id];
   for (;;) {
@@ -279,15 +280,15 @@ void Engine::worker_main(size_t id) noexcept {
     uint64_t m = worker_batch_max_.load(std::memory_order_relaxed);
     while (n > m && !worker_batch_max_.compare_exchange_weak(m, n, std::memory_order_relaxed)) {
     }
-    for (size_t i = 0; i < n; ++i) run(popped[i], c);
+    table_.claim_all(popped.data(), n, claims.data());
+    for (size_t i = 0; i < n; ++i) run(popped[i], claims[i], c);
     give_back(c);
   }
 }
 
 // Writes r unless a newer write to its slot makes it moot, then whatever
 // newer write of the slot was deferred behind it (the per-slot order).
-void Engine::run(Request* r, Completed& c) noexcept {
-  const InFlightTable::ClaimResult claim = table_.claim(r);
+void Engine::run(Request* r, const InFlightTable::ClaimResult& claim, Completed& c) noexcept {
   if (claim.superseded != nullptr) complete(claim.superseded, Status::ok(), true, c);
   if (claim.claim != InFlightTable::Claim::kRun) return;
   while (r != nullptr) {

@@ -18,8 +18,9 @@ constexpr size_t kInitialCells = 16;
 InFlightTable::SlotMap::SlotMap() : cells_(kInitialCells, Entry{0, nullptr, nullptr, nullptr}), mask_(kInitialCells - 1) {}
 
 size_t InFlightTable::SlotMap::home(PageIndex index) const noexcept {
-  // The low kShardBits bits chose the shard; mix the rest (Fibonacci hashing).
-  const uint64_t h = (index >> kShardBits) * 0x9E3779B97F4A7C15ull;
+  // Bits kRunBits.. (kRunBits + kShardBits) chose the shard; mix all of them
+  // (Fibonacci hashing), the shard's too: it costs nothing.
+  const uint64_t h = index * 0x9E3779B97F4A7C15ull;
   return static_cast<size_t>(h >> 32) & mask_;
 }
 
@@ -102,9 +103,35 @@ void InFlightTable::add(Request* r) noexcept {
   s.map.find_or_insert(r->index)->newest = r;
 }
 
+void InFlightTable::add_all(Request* head) noexcept {
+  for (Request* r = head; r != nullptr;) {
+    Shard& s = shard(r->index);
+    MutexLock lock(&s.mu);
+    do {
+      s.map.find_or_insert(r->index)->newest = r;
+      r = r->next;
+    } while (r != nullptr && &shard(r->index) == &s);
+  }
+}
+
 InFlightTable::ClaimResult InFlightTable::claim(Request* r) noexcept {
   Shard& s = shard(r->index);
   MutexLock lock(&s.mu);
+  return claim_locked(s, r);
+}
+
+void InFlightTable::claim_all(Request* const* rs, size_t n, ClaimResult* out) noexcept {
+  for (size_t i = 0; i < n;) {
+    Shard& s = shard(rs[i]->index);
+    MutexLock lock(&s.mu);
+    do {
+      out[i] = claim_locked(s, rs[i]);
+      ++i;
+    } while (i < n && &shard(rs[i]->index) == &s);
+  }
+}
+
+InFlightTable::ClaimResult InFlightTable::claim_locked(Shard& s, Request* r) noexcept {
   Entry* e = s.map.find(r->index);
   if (e == nullptr || e->newest != r) return {Claim::kSuperseded, r};
   if (e->running != nullptr) {

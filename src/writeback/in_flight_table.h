@@ -24,8 +24,11 @@
 // Why sharded open addressing and not std::unordered_map: insertion must not
 // allocate on the submit fast path. Each shard's table grows (doubling) only
 // when it is half full, so it stops allocating once it has seen its peak.
-// Shards (64, by low slot bits) keep submitters and workers on different
-// locks most of the time.
+// Shards: 64, each taking runs of 32 consecutive slots (slot / 32 % 64), so
+// that a submitted batch of consecutive slots, and a worker's batch popped
+// from the queue, take one shard lock per run with add_all() / claim_all()
+// instead of one per request; with a queue hundreds of requests deep, the
+// submitter and the workers are on runs far apart, so on different locks.
 //
 // Thread safety: every method is thread-safe.
 // Locking rule: Shard::mu is a leaf lock; read() copies one page under it
@@ -53,6 +56,9 @@ class InFlightTable {
 
   // Makes r the newest write of its slot. REQUIRES: r->index and r->page set.
   void add(Request* r) noexcept;
+  // add() of every request of the list linked by next, in order, one shard
+  // lock per run of requests that fall in the same shard.
+  void add_all(Request* head) noexcept;
 
   enum class Claim : uint8_t { kRun, kSuperseded, kDeferred };
   struct ClaimResult {
@@ -60,6 +66,9 @@ class InFlightTable {
     Request* superseded = nullptr;  // a request the caller completes unwritten (r itself, or an older deferred one)
   };
   ClaimResult claim(Request* r) noexcept;
+  // out[i] = claim(rs[i]) for i < n, in order, one shard lock per run of
+  // requests that fall in the same shard.
+  void claim_all(Request* const* rs, size_t n, ClaimResult* out) noexcept;
 
   struct FinishResult {
     Request* next = nullptr;        // claimed for the caller: write it next
@@ -105,14 +114,16 @@ class InFlightTable {
 
   static constexpr size_t kShardBits = 6;
   static constexpr size_t kShards = size_t{1} << kShardBits;
+  static constexpr size_t kRunBits = 5;  // runs of 32 consecutive slots share a shard
 
   struct alignas(64) Shard {
     mutable Mutex mu;
     SlotMap map UZRAM_GUARDED_BY(mu);
   };
 
-  Shard& shard(PageIndex index) noexcept { return shards_[index & (kShards - 1)]; }
-  const Shard& shard(PageIndex index) const noexcept { return shards_[index & (kShards - 1)]; }
+  Shard& shard(PageIndex index) noexcept { return shards_[(index >> kRunBits) & (kShards - 1)]; }
+  const Shard& shard(PageIndex index) const noexcept { return shards_[(index >> kRunBits) & (kShards - 1)]; }
+  static ClaimResult claim_locked(Shard& s, Request* r) noexcept UZRAM_REQUIRES(s.mu);
 
   Shard shards_[kShards];
 };

@@ -117,7 +117,8 @@ TEST(InFlightTableTest, ReadReturnsTheNewestPage) {
   t.add(f.at(1, 4));
   ASSERT_TRUE(t.read(4, out));
   EXPECT_EQ(out, f.pages[1]);
-  EXPECT_FALSE(t.read(4 + 64, out));  // same shard, other slot
+  EXPECT_FALSE(t.read(5, out));           // same shard (same run of 32), other slot
+  EXPECT_FALSE(t.read(4 + 32 * 64, out));  // same shard (runs 64 apart), other slot
 }
 
 TEST(InFlightTableTest, ManySlotsGrowAndEraseLikeAMap) {
@@ -130,8 +131,9 @@ TEST(InFlightTableTest, ManySlotsGrowAndEraseLikeAMap) {
   for (int step = 0; step < 20000; ++step) {
     const bool add = model.empty() || (used < kReqs && rng() % 3 != 0);
     if (add) {
-      // Slots crowded into few shards and probe runs: multiples of 64 and neighbours.
-      const PageIndex slot = (rng() % 600) * 64 + rng() % 3;
+      // Slots crowded into few shards and probe runs: the shard repeats every
+      // 32 * 64 slots; take multiples of that and their neighbours.
+      const PageIndex slot = (rng() % 600) * (32 * 64) + rng() % 3;
       Request* r = f.at(used++, slot);
       t.add(r);
       model[slot] = r;
@@ -155,6 +157,40 @@ TEST(InFlightTableTest, ManySlotsGrowAndEraseLikeAMap) {
     EXPECT_EQ(out.data()[0], r->page[0]);
     EXPECT_EQ(testing::first_word(out.data()), testing::first_word(r->page));
   }
+}
+
+TEST(InFlightTableTest, BatchCallsMatchOneByOne) {
+  // Runs of consecutive slots across shard boundaries, a slot twice (the
+  // older is superseded at claim), and a slot already running.
+  InFlightTable t;
+  Fixture f(80);
+  std::vector<Request*> batch;
+  for (size_t i = 0; i < 70; ++i) batch.push_back(f.at(i, 20 + i));  // slots 20..89: shards 0, 1, 2
+  batch.push_back(f.at(70, 25));                                     // slot 25 again, newer
+  for (size_t i = 0; i + 1 < batch.size(); ++i) batch[i]->next = batch[i + 1];
+  batch.back()->next = nullptr;
+  t.add_all(batch[0]);
+  EXPECT_EQ(t.size(), 70u);
+  Request* running = f.at(71, 200);
+  t.add(running);
+  ASSERT_EQ(t.claim(running).claim, Claim::kRun);
+  Request* behind = f.at(72, 200);
+  t.add(behind);
+  batch.push_back(behind);
+  std::vector<InFlightTable::ClaimResult> out(batch.size());
+  t.claim_all(batch.data(), batch.size(), out.data());
+  for (size_t i = 0; i < 70; ++i) {
+    if (i == 5) {
+      EXPECT_EQ(out[i].claim, Claim::kSuperseded);  // slot 25's older request
+      EXPECT_EQ(out[i].superseded, batch[i]);
+    } else {
+      EXPECT_EQ(out[i].claim, Claim::kRun) << i;
+    }
+  }
+  EXPECT_EQ(out[70].claim, Claim::kRun);       // slot 25's newer request
+  EXPECT_EQ(out[71].claim, Claim::kDeferred);  // behind the running one
+  EXPECT_EQ(t.finish(running).next, behind);
+  t.check_invariants();
 }
 
 }  // namespace
