@@ -44,7 +44,7 @@ struct StoreOptions {
   uint32_t max_pages_per_zspage = 8;  // 1..16
   size_t streams = 0;               // compression streams; 0 = one per CPU
   // Pages compressed together as one unit: 1 (zram's page by page) or
-  // 2..16. Larger units compress faster and smaller, but a write of part of
+  // 2..32. Larger units compress faster and smaller, but a write of part of
   // a unit recompresses all of it and a read decompresses all of it: for
   // block devices read and written in large requests (uzram serve --unit).
   // With unit_pages > 1 there is no recompression, idle marking, writeback

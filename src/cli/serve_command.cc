@@ -115,17 +115,17 @@ void add_serve_command(CLI::App& app) {
   cmd->add_option("--algo", args->algo, "Compression algorithm spec, e.g. lz4, zstd, zstd:level=1")
       ->capture_default_str();
   cmd->add_option("--unit", args->unit,
-                  "Compression unit, 4K..64K: pages compressed together. Larger units compress faster and smaller "
+                  "Compression unit, 4K..128K: pages compressed together. Larger units compress faster and smaller "
                   "for large sequential I/O; a write of part of a unit recompresses all of it")
       ->check(CLI::Validator(
           [](std::string& text) -> std::string {
             Result<uint64_t> bytes = parse_size(text);
-            if (!bytes || *bytes % kPageSize != 0 || *bytes < kPageSize || *bytes > 16 * kPageSize) {
-              return "must be 4K, 8K, ... 64K (a multiple of 4096 up to 65536), not " + text;
+            if (!bytes || *bytes % kPageSize != 0 || *bytes < kPageSize || *bytes > 32 * kPageSize) {
+              return "must be 4K, 8K, ... 128K (a multiple of 4096 up to 131072), not " + text;
             }
             return "";
           },
-          "4K..64K"))
+          "4K..128K"))
       ->capture_default_str();
   CLI::Option* unix_opt = cmd->add_option("--unix", args->unix_path, "Listen on this Unix socket");
   CLI::Option* port_opt =

@@ -67,7 +67,7 @@ Status validate_store_options(const StoreOptions& o) {
     }
   }
   if (o.unit_pages < 1 || o.unit_pages > store::UnitStore::kMaxUnitPages) {
-    return Status::invalid_argument("unit_pages must be 1..16 (got " + std::to_string(o.unit_pages) + ")");
+    return Status::invalid_argument("unit_pages must be 1..32 (got " + std::to_string(o.unit_pages) + ")");
   }
   if (o.unit_pages > 1) {
     for (const std::string& a : o.recomp_algorithms) {

@@ -24,8 +24,8 @@ constexpr size_t frame_capacity(size_t n) noexcept { return n + n / 16 + 64 + 3;
 // Per-thread buffers of the largest unit: `bytes` holds a unit's bytes (the
 // read-modify-write of a partial write, a partial read), `frame` a unit's
 // frame (what compress() writes, and the pieces gathered for decompress()).
-// Per thread, so that no lock guards them and no write allocates: 64 KiB +
-// 68 KiB for each thread that ever used a unit store.
+// Per thread, so that no lock guards them and no write allocates: 128 KiB +
+// 136 KiB for each thread that ever used a unit store.
 struct UnitBuffers {
   std::unique_ptr<std::byte[]> bytes;
   std::unique_ptr<std::byte[]> frame;
@@ -218,7 +218,7 @@ Status UnitStore::load(uint64_t unit, std::span<std::byte> out) noexcept {
       break;
     }
   }
-  const uint32_t missing = ~w.present() & ((uint32_t{1} << pages_of(unit)) - 1);
+  const uint32_t missing = static_cast<uint32_t>(~uint64_t{w.present()} & ((uint64_t{1} << pages_of(unit)) - 1));
   for (uint32_t i = 0; i < pages_of(unit); ++i) {
     if (missing >> i & 1) std::memset(out.data() + size_t{i} * kPageSize, 0, kPageSize);
   }
@@ -248,7 +248,7 @@ Status UnitStore::write_unit(uint64_t unit, size_t in, std::span<const std::byte
   assert(in + data.size() <= size && !data.empty());
   Content old;
   if (in == 0 && data.size() == size) {
-    Result<Content> next = prepare(data, (uint32_t{1} << pages_of(unit)) - 1);
+    Result<Content> next = prepare(data, static_cast<uint32_t>((uint64_t{1} << pages_of(unit)) - 1));
     if (!next) return next.status();
     MutexLock lock(&stripe(unit));
     old = publish(unit, *next);
@@ -491,7 +491,7 @@ void UnitStore::check_invariants() const {
       continue;
     }
     if (present == 0) fail("unit " + std::to_string(unit) + " is kept with no page present");
-    if (w.present() >> pages_of(unit) != 0) fail("unit " + std::to_string(unit) + " has pages past its end");
+    if (uint64_t{w.present()} >> pages_of(unit) != 0) fail("unit " + std::to_string(unit) + " has pages past its end");
     stored += present;
     if (w.kind() == Kind::kSame) {
       same += present;

@@ -1,7 +1,7 @@
 // File: src/store/unit_store.h
 //
 // UnitStore: the Store that StoreOptions::unit_pages > 1 opens. It compresses
-// a run of unit_pages pages (a "unit", 8..64 KiB) as one codec frame instead
+// a run of unit_pages pages (a "unit", 8..128 KiB) as one codec frame instead
 // of each 4 KiB page on its own: the trade nbdkit's memory plugin makes with
 // 32 KiB pages, and the one zram has grown for large folios. For a block
 // device read and written in large requests (nbdcopy, qemu-img, a file
@@ -73,7 +73,7 @@ namespace uzram::store {
 
 class UnitStore final : public Store {
  public:
-  static constexpr uint32_t kMaxUnitPages = 16;
+  static constexpr uint32_t kMaxUnitPages = 32;
   static constexpr size_t kMaxUnitBytes = size_t{kMaxUnitPages} * kPageSize;
   // A unit whose frame is longer than its size less this is kept raw: it
   // would save under an eighth of a page and cost a decompression per read.
@@ -120,17 +120,17 @@ class UnitStore final : public Store {
  private:
   enum class Kind : uint8_t { kEmpty = 0, kSame = 1, kCompressed = 2, kRaw = 3 };
 
-  // A unit's state word: bits 0..1 kind, 2..17 pages present, 18..22 pieces,
-  // 23..40 length in bytes of its frame (raw: of its pages).
+  // A unit's state word: bits 0..1 kind, 2..33 pages present, 34..39
+  // pieces, 40..58 length in bytes of its frame (raw: of its pages).
   struct UnitWord {
     uint64_t bits = 0;
     static UnitWord make(Kind kind, uint32_t present, uint32_t pieces, uint32_t length) noexcept {
-      return {uint64_t(kind) | uint64_t(present) << 2 | uint64_t(pieces) << 18 | uint64_t(length) << 23};
+      return {uint64_t(kind) | uint64_t(present) << 2 | uint64_t(pieces) << 34 | uint64_t(length) << 40};
     }
     Kind kind() const noexcept { return static_cast<Kind>(bits & 3); }
-    uint32_t present() const noexcept { return static_cast<uint32_t>(bits >> 2) & 0xFFFF; }
-    uint32_t pieces() const noexcept { return static_cast<uint32_t>(bits >> 18) & 0x1F; }
-    uint32_t length() const noexcept { return static_cast<uint32_t>(bits >> 23) & 0x3FFFF; }
+    uint32_t present() const noexcept { return static_cast<uint32_t>(bits >> 2); }
+    uint32_t pieces() const noexcept { return static_cast<uint32_t>(bits >> 34) & 0x3F; }
+    uint32_t length() const noexcept { return static_cast<uint32_t>(bits >> 40) & 0x7FFFF; }
     UnitWord with_present(uint32_t p) const noexcept { return make(kind(), p, pieces(), length()); }
   };
 

@@ -238,7 +238,7 @@ TEST(UnitStoreTest, WhatAUnitStoreDoesNotHave) {
 TEST(UnitStoreTest, BadOptionsAreRefusedByName) {
   StoreOptions o;
   o.disksize = 64 * kPageSize;
-  o.unit_pages = 17;
+  o.unit_pages = 33;
   Result<std::unique_ptr<Store>> s = Store::open(o);
   ASSERT_FALSE(s.has_value());
   EXPECT_EQ(s.status().code(), Status::Code::kInvalidArgument);
@@ -261,7 +261,7 @@ TEST(UnitStoreTest, BadOptionsAreRefusedByName) {
 
 // Random byte-range writes, zeroes, discards and reads against the model.
 TEST(UnitStoreTest, RandomOperationsMatchTheModel) {
-  for (uint32_t unit_pages : {2u, 5u, 16u}) {
+  for (uint32_t unit_pages : {2u, 5u, 32u}) {
     Fixture f = open_units(50, unit_pages, unit_pages == 5 ? "zstd" : "lz4");
     std::mt19937_64 rng(unit_pages);
     const std::vector<std::byte> source = text_bytes(50 * kPageSize, 77);
