@@ -231,10 +231,10 @@ TEST(NbdClientsTest, QemuImgConvertAndCompare) {
   EXPECT_EQ(server.stop(SIGTERM), 0);
 }
 
-TEST(NbdClientsTest, QemuIoWriteReadPatternsVerify) {
-  REQUIRE_TOOL("qemu-io", "qemu-utils");
+// qemu-io's byte-granular patterns against a server started with `extra`.
+void qemu_io_patterns_verify(const std::vector<std::string>& extra) {
   TempDir dir;
-  ServeProcess server = serve_unix(dir, "32M");
+  ServeProcess server = serve_unix(dir, "32M", extra);
   ASSERT_FALSE(server.uri().empty()) << server.output();
   const std::vector<std::string> commands = {
       "write -P 0xab 0 1M",          "read -P 0xab 0 1M",
@@ -260,12 +260,23 @@ TEST(NbdClientsTest, QemuIoWriteReadPatternsVerify) {
   EXPECT_EQ(server.stop(SIGTERM), 0);
 }
 
-TEST(NbdClientsTest, FioVerifiesCrc32cOverSeveralJobs) {
-  REQUIRE_TOOL("fio", "fio");
+TEST(NbdClientsTest, QemuIoWriteReadPatternsVerify) {
+  REQUIRE_TOOL("qemu-io", "qemu-utils");
+  qemu_io_patterns_verify({});
+}
+
+// The same patterns on a store of 32 KiB compression units: every partial
+// write, discard and zeroing above is a read-modify-write of a unit.
+TEST(NbdClientsTest, QemuIoWriteReadPatternsVerifyWithUnits) {
+  REQUIRE_TOOL("qemu-io", "qemu-utils");
+  qemu_io_patterns_verify({"--unit", "32K", "--algo", "zstd"});
+}
+
+// fio's random writes of 4-128 KiB from four jobs, verified by crc32c.
+void fio_verifies(const std::vector<std::string>& extra) {
   std::string out;
-  if (run("fio --enghelp=nbd", &out) != 0) GTEST_SKIP() << "this fio has no nbd engine: " << out;
   TempDir dir;
-  ServeProcess server = serve_unix(dir, "64M", {"--algo", "zstd", "--threads", "2"});
+  ServeProcess server = serve_unix(dir, "64M", extra);
   ASSERT_FALSE(server.uri().empty()) << server.output();
   const std::string fio = "fio --name=uzram --ioengine=nbd --uri=" + quote(server.uri()) +
                           " --rw=randwrite --bsrange=4k-128k --size=16M --offset_increment=16M --numjobs=4"
@@ -276,6 +287,39 @@ TEST(NbdClientsTest, FioVerifiesCrc32cOverSeveralJobs) {
   EXPECT_EQ(out.find("verify: bad"), std::string::npos) << out;
   EXPECT_NE(out.find("err= 0"), std::string::npos) << out;
   EXPECT_EQ(server.stop(SIGTERM), 0);
+}
+
+TEST(NbdClientsTest, FioVerifiesCrc32cOverSeveralJobs) {
+  REQUIRE_TOOL("fio", "fio");
+  std::string out;
+  if (run("fio --enghelp=nbd", &out) != 0) GTEST_SKIP() << "this fio has no nbd engine: " << out;
+  fio_verifies({"--algo", "zstd", "--threads", "2"});
+}
+
+// Writes of 4-128 KiB at 4 KiB offsets against 16 KiB units: most are not
+// aligned to a unit, so the jobs meet in read-modify-writes of shared units.
+TEST(NbdClientsTest, FioVerifiesCrc32cWithUnits) {
+  REQUIRE_TOOL("fio", "fio");
+  std::string out;
+  if (run("fio --enghelp=nbd", &out) != 0) GTEST_SKIP() << "this fio has no nbd engine: " << out;
+  fio_verifies({"--algo", "zstd", "--threads", "2", "--unit", "16K"});
+}
+
+TEST(NbdClientsTest, NbdcopyRoundTripWithUnits) {
+  REQUIRE_TOOL("nbdcopy", "libnbd-bin");
+  TempDir dir;
+  const std::string in = make_file(dir.path() + "/in", 24);
+  // 24 MiB + 5000 bytes: the last unit is short, its last page partial.
+  ASSERT_EQ(run("head -c 5000 /dev/urandom >> " + quote(in)), 0);
+  ServeProcess server = serve_unix(dir, "25170824", {"--algo", "zstd", "--unit", "128K"});
+  ASSERT_FALSE(server.uri().empty()) << server.output();
+  std::string out;
+  ASSERT_EQ(run("nbdcopy --connections=4 " + quote(in) + " " + quote(server.uri()), &out), 0) << out;
+  ASSERT_EQ(run("nbdcopy --connections=4 " + quote(server.uri()) + " " + quote(dir.path() + "/out"), &out), 0)
+      << out;
+  EXPECT_EQ(run("cmp " + quote(in) + " " + quote(dir.path() + "/out"), &out), 0) << out;
+  EXPECT_EQ(server.stop(SIGTERM), 0);
+  EXPECT_NE(server.output().find("unit 128 KiB"), std::string::npos) << server.output();
 }
 
 std::string http_get(uint16_t port, const std::string& path) {
@@ -325,6 +369,11 @@ TEST(NbdClientsTest, BadArgumentsAreRefusedWithAMessage) {
   EXPECT_NE(out.find("numeric"), std::string::npos) << out;
   EXPECT_NE(run(uzram + " serve --size 1M --algo nosuch --port 0", &out), 0);
   EXPECT_NE(run(uzram + " serve --size 1M --port 0 --metrics 127.0.0.1", &out), 0);
+  EXPECT_EQ(run(uzram + " serve --size 1M --port 0 --unit 5K", &out), 2);
+  EXPECT_NE(out.find("128K"), std::string::npos) << out;
+  EXPECT_EQ(run(uzram + " serve --size 1M --port 0 --unit 256K", &out), 2);
+  EXPECT_EQ(run(uzram + " serve --size 1M --port 0 --unit 32K --backing-file /dev/null", &out), 1);
+  EXPECT_NE(out.find("unit_pages 1"), std::string::npos) << out;
 }
 
 }  // namespace
