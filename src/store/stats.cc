@@ -79,28 +79,32 @@ void StoreImpl::account(SlotWord w, int sign) noexcept {
   if (w.test(SlotFlag::kIncompressible)) add(counters_.incompressible_pages, sign, 1);
 }
 
-StoreStats StoreImpl::stats() const noexcept {
-  const pool::PoolStats ps = pool_->stats();
-  const auto get = [](const std::atomic<uint64_t>& c) { return c.load(std::memory_order_relaxed); };
+StoreStats stats_from(const StoreCounters& c, const pool::PoolStats& ps, uint64_t mem_limit) noexcept {
+  const auto get = [](const std::atomic<uint64_t>& v) { return v.load(std::memory_order_relaxed); };
   StoreStats s;
-  s.orig_data_size = get(counters_.pages_stored) * kPageSize;
-  s.compr_data_size = get(counters_.compr_data_size);
+  s.orig_data_size = get(c.pages_stored) * kPageSize;
+  s.compr_data_size = get(c.compr_data_size);
   s.mem_used_total = ps.pages_held * kPageSize;
-  s.mem_limit = get(mem_limit_);
+  s.mem_limit = mem_limit;
   s.mem_used_max = ps.pages_max * kPageSize;
-  s.same_pages = get(counters_.same_pages);
+  s.same_pages = get(c.same_pages);
   s.pages_compacted = ps.pages_compacted;
-  s.huge_pages = get(counters_.huge_pages);
-  s.huge_pages_since = get(counters_.huge_pages_since);
-  s.failed_reads = get(counters_.failed_reads);
-  s.failed_writes = get(counters_.failed_writes);
-  s.invalid_io = get(counters_.invalid_io);
-  s.notify_free = get(counters_.notify_free);
-  s.bd_count = get(counters_.bd_count);
-  s.bd_reads = get(counters_.bd_reads);
-  s.bd_writes = get(counters_.bd_writes);
-  s.recomp_pages = get(counters_.recomp_pages);
-  s.incompressible_pages = get(counters_.incompressible_pages);
+  s.huge_pages = get(c.huge_pages);
+  s.huge_pages_since = get(c.huge_pages_since);
+  s.failed_reads = get(c.failed_reads);
+  s.failed_writes = get(c.failed_writes);
+  s.invalid_io = get(c.invalid_io);
+  s.notify_free = get(c.notify_free);
+  s.bd_count = get(c.bd_count);
+  s.bd_reads = get(c.bd_reads);
+  s.bd_writes = get(c.bd_writes);
+  s.recomp_pages = get(c.recomp_pages);
+  s.incompressible_pages = get(c.incompressible_pages);
+  return s;
+}
+
+StoreStats StoreImpl::stats() const noexcept {
+  StoreStats s = stats_from(counters_, pool_->stats(), mem_limit_.load(std::memory_order_relaxed));
   s.slots = table_->size();
   s.slot_table_bytes = table_->bytes();
   return s;

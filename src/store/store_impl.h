@@ -34,6 +34,7 @@
 #include "codec/per_cpu_streams.h"
 #include "pool/pool.h"
 #include "store/backing_file.h"
+#include "store/counters.h"
 #include "store/slot_table.h"
 #include "store/writeback.h"
 #include "uzram/store.h"
@@ -54,31 +55,6 @@ struct SlotInfo {
   uint32_t size = 0;      // bytes of the object (see slot_table.h)
   uint32_t priority = 0;  // codec that compressed it: 0 primary, 1..3 recompression
   uint32_t atime = 0;     // seconds since open, by the store's clock
-};
-
-// The store's own statistics (the pool keeps the memory figures).
-struct StoreCounters {
-  // Changed by nearly every write and free, so kept together on one cache
-  // line (a write updates two or three of them: one line moves between CPUs,
-  // not three) and apart from StoreImpl's read-mostly fields (table_, pool_,
-  // streams_), which every read loads and a write would otherwise invalidate.
-  alignas(64) std::atomic<uint64_t> pages_stored{0};  // stored slots (orig_data_size / 4096)
-  std::atomic<uint64_t> compr_data_size{0};
-  std::atomic<uint64_t> same_pages{0};
-  std::atomic<uint64_t> huge_pages{0};
-  std::atomic<uint64_t> huge_pages_since{0};
-  // Rare events.
-  alignas(64) std::atomic<uint64_t> failed_reads{0};
-  std::atomic<uint64_t> failed_writes{0};
-  std::atomic<uint64_t> invalid_io{0};
-  std::atomic<uint64_t> notify_free{0};
-  std::atomic<uint64_t> recomp_pages{0};
-  std::atomic<uint64_t> incompressible_pages{0};  // slots flagged now
-  // Backing file. bd_count is decremented with release after the block is
-  // returned, and read with acquire by set_backing_file (see writeback.cc).
-  alignas(64) std::atomic<uint64_t> bd_count{0};
-  std::atomic<uint64_t> bd_reads{0};
-  std::atomic<uint64_t> bd_writes{0};
 };
 
 class StoreImpl final : public Store {

@@ -456,22 +456,7 @@ void UnitStore::set_mem_limit(uint64_t bytes) noexcept {
 }
 
 StoreStats UnitStore::stats() const noexcept {
-  const pool::PoolStats ps = pool_->stats();
-  const auto get = [](const std::atomic<uint64_t>& c) { return c.load(std::memory_order_relaxed); };
-  StoreStats s;
-  s.orig_data_size = get(counters_.pages_stored) * kPageSize;
-  s.compr_data_size = get(counters_.compr_data_size);
-  s.mem_used_total = ps.pages_held * kPageSize;
-  s.mem_limit = get(mem_limit_);
-  s.mem_used_max = ps.pages_max * kPageSize;
-  s.same_pages = get(counters_.same_pages);
-  s.pages_compacted = ps.pages_compacted;
-  s.huge_pages = get(counters_.huge_pages);
-  s.huge_pages_since = get(counters_.huge_pages_since);
-  s.failed_reads = get(counters_.failed_reads);
-  s.failed_writes = get(counters_.failed_writes);
-  s.invalid_io = get(counters_.invalid_io);
-  s.notify_free = get(counters_.notify_free);
+  StoreStats s = stats_from(counters_, pool_->stats(), mem_limit_.load(std::memory_order_relaxed));
   s.slots = pages_;
   s.slot_table_bytes = units_ * sizeof(Unit) + pages_ * sizeof(pool::Handle);
   return s;

@@ -67,6 +67,7 @@
 #include "base/thread_annotations.h"
 #include "codec/per_cpu_streams.h"
 #include "pool/pool.h"
+#include "store/counters.h"
 #include "uzram/store.h"
 
 namespace uzram::store {
@@ -196,18 +197,7 @@ class UnitStore final : public Store {
   std::atomic<uint64_t> mem_limit_{0};
   std::atomic<uint64_t> writeback_limit_{0};    // kept for writeback_limit(); nothing to limit
 
-  // Changed by nearly every write, kept on their own cache line.
-  struct alignas(64) Counters {
-    std::atomic<uint64_t> pages_stored{0};
-    std::atomic<uint64_t> compr_data_size{0};
-    std::atomic<uint64_t> same_pages{0};
-    std::atomic<uint64_t> huge_pages{0};
-    std::atomic<uint64_t> huge_pages_since{0};
-    std::atomic<uint64_t> failed_reads{0};
-    std::atomic<uint64_t> failed_writes{0};
-    std::atomic<uint64_t> invalid_io{0};
-    std::atomic<uint64_t> notify_free{0};
-  } counters_;
+  StoreCounters counters_;  // recomp_*, incompressible_pages and bd_* stay 0
 };
 
 }  // namespace uzram::store
