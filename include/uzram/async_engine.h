@@ -26,11 +26,12 @@
 //   - no stable writes: submit() copies each page before it returns, so the
 //     stored version is the one at submit time and the caller may change its
 //     page as soon as submit() returns.
-// Either way a stored object is one whole version of the page as the store
-// compressed it, and no path copies more bytes into an object than were
-// allocated for it (the store's own rule; the engine never writes into store
-// memory). A caller that breaks the promise under stable writes gets some
-// bytes of its page stored, never an overrun and never a crash.
+// Either way, for a caller that keeps the promise, a stored object is one
+// whole version of the page, and no path copies more bytes into an object
+// than were allocated for it (the store's own rule; the engine never writes
+// into store memory). A caller that breaks the promise under stable writes
+// harms no other slot, but its own may read back torn or as kCorrupt (see
+// uzram/store.h, "Stable writes").
 //
 // Ordering. Two writes to the same slot in flight take effect in submit
 // order: the store never ends up holding an older version than the newest

@@ -16,9 +16,13 @@
 // straight from the caller's page, so the caller must not change the page
 // until write() returns (the asynchronous engine extends that promise to the
 // completion of an asynchronous write). Whatever the caller does, the store
-// never copies more bytes into an object than were allocated for it: a page
-// changed during write() is stored as some version of its bytes, never as an
-// overrun (the seed's bug).
+// never copies more bytes into an object than were allocated for it, so no
+// other slot is ever harmed (the seed's bug). But a caller that breaks the
+// promise gets no more than that: the slot may read back as a mix of
+// versions, or fail with kCorrupt (liblz4 can emit a frame that does not
+// decode from a page that changes under it), and a codec may read a few
+// bytes past the end of such a page (liblz4 1.9.4 was seen reading 8). A
+// caller that cannot keep its pages still copies them first.
 #pragma once
 
 #include <cstddef>
