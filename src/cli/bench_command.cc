@@ -7,6 +7,22 @@
 // the last one finishes (each notes its own finish time), so thread creation
 // and joining stay out of the figure. MB/s is 1e6 bytes a second of input
 // pages (pages * 4096, the zero padding of a partial last page included).
+// Beside the wall clock each phase notes the CPU time the process spent in it
+// (user + system, all threads): on a shared host that figure does not count
+// the time a virtual CPU was stolen, so it is the steadier one to compare.
+//
+// Rounds: a shared host's speed drifts by tens of percent from one second to
+// the next, and two sides measured one after the other see different hosts.
+// So the whole comparison runs --rounds times (default 5), each round on a
+// fresh store and a freshly reset zram0, the order of the sides alternating
+// from round to round; each side reports its best write and its best read
+// over the rounds (every round's figures are in the JSON too). The memory
+// figures are those of the first round, taken in a process that had stored
+// nothing yet.
+//
+// With --async each round also writes the input once with one synchronous
+// thread on a fresh store: the baseline the engine's speed-up is stated
+// against ("write_vs_sync1").
 //
 // Exit status: 0 when every page read back equal; 1 when not, or when a
 // write or read failed (the figures are printed all the same); 2 for bad
@@ -49,8 +65,8 @@ using Clock = std::chrono::steady_clock;
 using Json = nlohmann::ordered_json;
 
 constexpr unsigned kMaxThreads = 256;
-constexpr uint64_t kKernelRequestPages = 256;  // 1 MiB O_DIRECT requests
-constexpr uint64_t kProgressBatchPages = 256;  // pages between two Progress::add calls
+constexpr unsigned kMaxRounds = 20;
+constexpr uint64_t kChunkPages = 256;  // pages a phase's thread takes at a time: 1 MiB
 
 struct BenchOptions {
   std::string input;
@@ -59,6 +75,7 @@ struct BenchOptions {
   bool json = false;
   bool compare_kernel = false;
   bool async = false;  // write through an AsyncEngine with `threads` workers
+  unsigned rounds = 5;
 };
 
 // What one thread of a phase counted.
@@ -70,20 +87,49 @@ struct Tally {
 
 struct PhaseOutcome {
   double seconds = 0;
+  double cpu_seconds = 0;  // of the whole process, user + system
   Tally tally;  // summed over the threads; first_error of the first thread that had one
   std::optional<EngineStats> engine;  // the write phase of --async only
 };
 
-// The figures of one side of the comparison (uzram, or the kernel's zram).
+// The figures of one side of the comparison (uzram, or the kernel's zram):
+// of one round, or, after add_round(), of all rounds so far.
 struct SideResult {
   std::string algo;
   uint64_t pages = 0;
-  StoreStats stats;          // after the write phase
-  PhaseOutcome write;
-  PhaseOutcome read;
-  std::optional<int64_t> rss_anon_delta_bytes;  // uzram only
+  StoreStats stats;          // after the write phase (of the first round)
+  PhaseOutcome write;        // the fastest write of the rounds; tallies summed
+  PhaseOutcome read;         // the fastest read of the rounds; tallies summed
+  std::optional<int64_t> rss_anon_delta_bytes;  // uzram only; of the first round
+  std::vector<std::pair<PhaseOutcome, PhaseOutcome>> rounds;  // (write, read) of each round
   bool verified() const { return write.tally.errors == 0 && read.tally.errors == 0 && read.tally.mismatches == 0; }
 };
+
+// Adds a phase's tallies to `into`'s.
+void add_tally(Tally& into, const Tally& t) {
+  if (into.first_error.empty()) into.first_error = t.first_error;
+  into.errors += t.errors;
+  into.mismatches += t.mismatches;
+}
+
+// Folds `round` into `all`: keeps the faster phase of each kind and the first
+// round's memory figures, and sums the failures of every round.
+void add_round(SideResult& all, SideResult round) {
+  if (all.rounds.empty()) {
+    all = std::move(round);
+    all.rounds = {{all.write, all.read}};
+    return;
+  }
+  all.rounds.emplace_back(round.write, round.read);
+  auto keep_faster = [](PhaseOutcome& best, const PhaseOutcome& next) {
+    Tally sum = best.tally;
+    add_tally(sum, next.tally);
+    if (next.seconds < best.seconds) best = next;
+    best.tally = std::move(sum);
+  };
+  keep_faster(all.write, round.write);
+  keep_faster(all.read, round.read);
+}
 
 [[noreturn]] void usage_error(const std::string& message) {
   std::fprintf(stderr, "uzram bench: %s\n", message.c_str());
@@ -92,9 +138,19 @@ struct SideResult {
 
 // ---- parallel phases ----------------------------------------------------------
 
-// Runs body(tally, first_page, end_page) on `threads` threads, each over its
-// contiguous share of [0, pages), and times it as the file comment says.
-// Workers report progress themselves; this thread redraws the line.
+// User + system time of all the process's threads, in seconds.
+double process_cpu_seconds() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) / 1e9;
+}
+
+// Runs body(thread, tally, first_page, end_page) on `threads` threads over [0, pages)
+// and times it as the file comment says. The threads take runs of
+// kChunkPages from a shared cursor, not fixed halves: the pages of a real
+// corpus differ in cost along the file (a static split of the Python heap
+// left one writer idle for 15-30 % of the phase), and both sides get the same
+// split. Each chunk is one O_DIRECT request of the kernel's side.
 template <typename Body>
 PhaseOutcome run_phase(unsigned threads, uint64_t pages, std::string_view name, Progress& progress, Body body) {
   std::vector<Tally> tallies(threads);
@@ -105,13 +161,20 @@ PhaseOutcome run_phase(unsigned threads, uint64_t pages, std::string_view name, 
   std::condition_variable all_done;
   unsigned running = threads;  // guarded by mu
   std::atomic<bool> abandon{false};  // thread creation failed: workers skip the body
+  std::atomic<uint64_t> cursor{0};   // the first page no thread has taken yet
 
   std::vector<std::thread> workers;
   workers.reserve(threads);
   auto worker = [&](unsigned t) {
     ready.count_down();
     go.wait();
-    if (!abandon.load(std::memory_order_relaxed)) body(tallies[t], pages * t / threads, pages * (t + 1) / threads);
+    if (!abandon.load(std::memory_order_relaxed)) {
+      for (uint64_t first; (first = cursor.fetch_add(kChunkPages, std::memory_order_relaxed)) < pages;) {
+        const uint64_t end = std::min(first + kChunkPages, pages);
+        body(t, tallies[t], first, end);
+        progress.add((end - first) * kPageSize);
+      }
+    }
     finished[t] = Clock::now();
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -130,6 +193,7 @@ PhaseOutcome run_phase(unsigned threads, uint64_t pages, std::string_view name, 
   }
   ready.wait();
   progress.begin(name, pages * kPageSize);
+  const double cpu_start = process_cpu_seconds();
   const Clock::time_point start = Clock::now();
   go.count_down();
   {
@@ -146,15 +210,12 @@ PhaseOutcome run_phase(unsigned threads, uint64_t pages, std::string_view name, 
     }
   }
   for (std::thread& w : workers) w.join();
+  PhaseOutcome out;
+  out.cpu_seconds = process_cpu_seconds() - cpu_start;
   progress.end();
 
-  PhaseOutcome out;
   out.seconds = std::chrono::duration<double>(*std::max_element(finished.begin(), finished.end()) - start).count();
-  for (const Tally& t : tallies) {
-    out.tally.errors += t.errors;
-    out.tally.mismatches += t.mismatches;
-    if (out.tally.first_error.empty()) out.tally.first_error = t.first_error;
-  }
+  for (const Tally& t : tallies) add_tally(out.tally, t);
   return out;
 }
 
@@ -172,11 +233,10 @@ void note_error(Tally& tally, uint64_t pages, const std::string& what) {
 using WritePhase = PhaseOutcome (*)(Store& store, const InputFile& input, unsigned threads, Progress& progress);
 
 PhaseOutcome write_pages_sync(Store& store, const InputFile& input, unsigned threads, Progress& progress) {
-  return run_phase(threads, input.pages(), "uzram write", progress, [&](Tally& tally, uint64_t first, uint64_t end) {
+  return run_phase(threads, input.pages(), "uzram write", progress, [&](unsigned, Tally& tally, uint64_t first, uint64_t end) {
     for (uint64_t p = first; p < end; ++p) {
       Status s = store.write(p, input.page(p));
       if (!s.is_ok()) note_error(tally, 1, fmt::format("write of page {}: {}", p, s.to_string()));
-      if ((p - first + 1) % kProgressBatchPages == 0) progress.add(kProgressBatchPages * kPageSize);
     }
   });
 }
@@ -218,6 +278,7 @@ PhaseOutcome write_pages_async(Store& store, const InputFile& input, unsigned th
   batch.reserve(max_batch);
   PhaseOutcome out;
   progress.begin("uzram write (async)", input.pages() * kPageSize);
+  const double cpu_start = process_cpu_seconds();
   const Clock::time_point start = Clock::now();
   for (uint64_t p = 0; p < input.pages();) {
     batch.clear();
@@ -228,16 +289,15 @@ PhaseOutcome write_pages_async(Store& store, const InputFile& input, unsigned th
   }
   (*engine)->flush();
   out.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+  out.cpu_seconds = process_cpu_seconds() - cpu_start;
   progress.end();
-  const Tally t = done.tally();
-  if (out.tally.first_error.empty()) out.tally.first_error = t.first_error;
-  out.tally.errors += t.errors;
+  add_tally(out.tally, done.tally());
   out.engine = (*engine)->stats();
   return out;
 }
 
 PhaseOutcome read_pages(Store& store, const InputFile& input, unsigned threads, Progress& progress) {
-  return run_phase(threads, input.pages(), "uzram read", progress, [&](Tally& tally, uint64_t first, uint64_t end) {
+  return run_phase(threads, input.pages(), "uzram read", progress, [&](unsigned, Tally& tally, uint64_t first, uint64_t end) {
     alignas(kPageSize) std::byte buffer[kPageSize];
     for (uint64_t p = first; p < end; ++p) {
       Status s = store.read(p, PageBuffer(buffer, kPageSize));
@@ -246,13 +306,11 @@ PhaseOutcome read_pages(Store& store, const InputFile& input, unsigned threads, 
       } else if (std::memcmp(buffer, input.data(p), kPageSize) != 0) {
         ++tally.mismatches;
       }
-      if ((p - first + 1) % kProgressBatchPages == 0) progress.add(kProgressBatchPages * kPageSize);
     }
   });
 }
 
-SideResult run_uzram(const BenchOptions& opts, const InputFile& input, Progress& progress) {
-  Result<uint64_t> rss_before = rss_anon_bytes();
+std::unique_ptr<Store> open_store(const BenchOptions& opts, const InputFile& input) {
   StoreOptions store_options;
   store_options.disksize = input.bytes();
   store_options.algorithm = opts.algo;
@@ -261,8 +319,12 @@ SideResult run_uzram(const BenchOptions& opts, const InputFile& input, Progress&
     if (opened.status().code() == Status::Code::kInvalidArgument) usage_error(opened.status().to_string());
     throw std::runtime_error("cannot open the store: " + opened.status().to_string());
   }
-  std::unique_ptr<Store> store = std::move(opened).value();
+  return std::move(opened).value();
+}
 
+SideResult run_uzram(const BenchOptions& opts, const InputFile& input, Progress& progress) {
+  Result<uint64_t> rss_before = rss_anon_bytes();
+  std::unique_ptr<Store> store = open_store(opts, input);
   SideResult r;
   r.algo = opts.algo;
   r.pages = input.pages();
@@ -275,6 +337,12 @@ SideResult run_uzram(const BenchOptions& opts, const InputFile& input, Progress&
   r.stats = store->stats();
   r.read = read_pages(*store, input, opts.threads, progress);
   return r;
+}
+
+// The baseline of --async: one thread calling Store::write on a fresh store.
+PhaseOutcome run_sync1_write(const BenchOptions& opts, const InputFile& input, Progress& progress) {
+  std::unique_ptr<Store> store = open_store(opts, input);
+  return write_pages_sync(*store, input, 1, progress);
 }
 
 // ---- kernel zram ------------------------------------------------------------------
@@ -340,38 +408,31 @@ Result<SideResult> run_kernel(const BenchOptions& opts, const InputFile& input, 
   r.algo = kernel_algo;
   r.pages = input.pages();
   r.write = run_phase(opts.threads, input.pages(), "kernel write", progress,
-                      [&](Tally& tally, uint64_t first, uint64_t end) {
-                        for (uint64_t p = first; p < end; p += kKernelRequestPages) {
-                          const uint64_t n = std::min(kKernelRequestPages, end - p);
-                          Status s = pwrite_all(fd, input.data(p), p * kPageSize, n * kPageSize);
-                          if (!s.is_ok()) note_error(tally, n, s.to_string());
-                          progress.add(n * kPageSize);
-                        }
+                      [&](unsigned, Tally& tally, uint64_t first, uint64_t end) {
+                        Status s = pwrite_all(fd, input.data(first), first * kPageSize, (end - first) * kPageSize);
+                        if (!s.is_ok()) note_error(tally, end - first, s.to_string());
                       });
   Result<StoreStats> stats = device->stats();
   if (!stats) return stats.status();
   r.stats = *stats;
+  // One 1 MiB buffer per reader, allocated before the clock starts.
+  std::vector<std::unique_ptr<std::byte, AlignedFree>> buffers;
+  for (unsigned t = 0; t < opts.threads; ++t) {
+    buffers.emplace_back(static_cast<std::byte*>(std::aligned_alloc(kPageSize, kChunkPages * kPageSize)));
+    if (!buffers.back()) return Status::from_errno(ENOMEM, "read buffers of the kernel's side");
+  }
   r.read = run_phase(opts.threads, input.pages(), "kernel read", progress,
-                     [&](Tally& tally, uint64_t first, uint64_t end) {
-                       std::unique_ptr<std::byte, AlignedFree> buffer(
-                           static_cast<std::byte*>(std::aligned_alloc(kPageSize, kKernelRequestPages * kPageSize)));
-                       if (!buffer) {
-                         note_error(tally, end - first, "out of memory for a read buffer");
+                     [&](unsigned t, Tally& tally, uint64_t first, uint64_t end) {
+                       std::byte* buffer = buffers[t].get();
+                       Status s = pread_all(fd, buffer, first * kPageSize, (end - first) * kPageSize);
+                       if (!s.is_ok()) {
+                         note_error(tally, end - first, s.to_string());
                          return;
                        }
-                       for (uint64_t p = first; p < end; p += kKernelRequestPages) {
-                         const uint64_t n = std::min(kKernelRequestPages, end - p);
-                         Status s = pread_all(fd, buffer.get(), p * kPageSize, n * kPageSize);
-                         if (!s.is_ok()) {
-                           note_error(tally, n, s.to_string());
-                         } else {
-                           for (uint64_t i = 0; i < n; ++i) {
-                             if (std::memcmp(buffer.get() + i * kPageSize, input.data(p + i), kPageSize) != 0) {
-                               ++tally.mismatches;
-                             }
-                           }
+                       for (uint64_t p = first; p < end; ++p) {
+                         if (std::memcmp(buffer + (p - first) * kPageSize, input.data(p), kPageSize) != 0) {
+                           ++tally.mismatches;
                          }
-                         progress.add(n * kPageSize);
                        }
                      });
   return r;
@@ -379,11 +440,21 @@ Result<SideResult> run_kernel(const BenchOptions& opts, const InputFile& input, 
 
 // ---- reporting ----------------------------------------------------------------------
 
-double mbps(const SideResult& r, const PhaseOutcome& phase) {
-  return phase.seconds > 0 ? static_cast<double>(r.pages * kPageSize) / 1e6 / phase.seconds : 0.0;
+double mbps(uint64_t pages, const PhaseOutcome& phase) {
+  return phase.seconds > 0 ? static_cast<double>(pages * kPageSize) / 1e6 / phase.seconds : 0.0;
 }
+double mbps(const SideResult& r, const PhaseOutcome& phase) { return mbps(r.pages, phase); }
 
 Json ratio(double a, double b) { return b > 0 ? Json(a / b) : Json(nullptr); }
+
+// Everything a run measured, over all its rounds.
+struct Comparison {
+  SideResult uz;
+  std::optional<SideResult> kernel;  // when --compare-kernel and at least one round ran
+  std::string kernel_skipped;        // why the kernel's side stopped, or never ran
+  std::optional<PhaseOutcome> sync1;  // --async: the fastest one-thread synchronous write
+  std::vector<PhaseOutcome> sync1_rounds;
+};
 
 // The fields both sides share.
 Json side_json(const SideResult& r, unsigned threads) {
@@ -400,15 +471,25 @@ Json side_json(const SideResult& r, unsigned threads) {
   j["read_MBps"] = mbps(r, r.read);
   j["write_seconds"] = r.write.seconds;
   j["read_seconds"] = r.read.seconds;
+  j["write_cpu_seconds"] = r.write.cpu_seconds;
+  j["read_cpu_seconds"] = r.read.cpu_seconds;
   j["verified"] = r.verified();
   j["mismatched_pages"] = r.read.tally.mismatches;
   j["failed_write_pages"] = r.write.tally.errors;
   j["failed_read_pages"] = r.read.tally.errors;
+  Json rounds = Json::array();
+  for (const auto& [write, read] : r.rounds) {
+    rounds.push_back({{"write_MBps", mbps(r, write)},
+                      {"read_MBps", mbps(r, read)},
+                      {"write_cpu_seconds", write.cpu_seconds},
+                      {"read_cpu_seconds", read.cpu_seconds}});
+  }
+  j["rounds"] = std::move(rounds);
   return j;
 }
 
-Json report_json(const BenchOptions& opts, const InputFile& input, const SideResult& uz,
-                 const std::optional<SideResult>& kernel, const std::string& kernel_skipped) {
+Json report_json(const BenchOptions& opts, const InputFile& input, const Comparison& c) {
+  const SideResult& uz = c.uz;
   Json j;
   j["input"] = input.path();
   j["input_bytes"] = input.file_bytes();
@@ -423,16 +504,29 @@ Json report_json(const BenchOptions& opts, const InputFile& input, const SideRes
     j["submit_p99_us"] = uz.write.engine->submit_call.p99_ns / 1000.0;
     j["engine_stats"] = Json::parse(to_json(*uz.write.engine));
   }
-  if (!opts.compare_kernel) return j;
-  if (!kernel) {
-    j["kernel"] = {{"skipped", kernel_skipped}};
-    return j;
+  if (c.sync1) {
+    j["sync1_write_MBps"] = mbps(uz.pages, *c.sync1);
+    j["sync1_write_cpu_seconds"] = c.sync1->cpu_seconds;
+    Json rounds = Json::array();
+    for (const PhaseOutcome& w : c.sync1_rounds) rounds.push_back(mbps(uz.pages, w));
+    j["sync1_rounds_write_MBps"] = std::move(rounds);
   }
-  j["kernel"] = side_json(*kernel, opts.threads);
-  j["ratios"] = {{"write", ratio(mbps(uz, uz.write), mbps(*kernel, kernel->write))},
-                 {"read", ratio(mbps(uz, uz.read), mbps(*kernel, kernel->read))},
-                 {"mem_used", ratio(static_cast<double>(uz.stats.mem_used_total),
-                                    static_cast<double>(kernel->stats.mem_used_total))}};
+  Json ratios = Json::object();
+  if (c.sync1) ratios["write_vs_sync1"] = ratio(mbps(uz, uz.write), mbps(uz.pages, *c.sync1));
+  if (opts.compare_kernel) {
+    if (c.kernel) {
+      const SideResult& k = *c.kernel;
+      j["kernel"] = side_json(k, opts.threads);
+      if (!c.kernel_skipped.empty()) j["kernel"]["stopped"] = c.kernel_skipped;
+      ratios["write"] = ratio(mbps(uz, uz.write), mbps(k, k.write));
+      ratios["read"] = ratio(mbps(uz, uz.read), mbps(k, k.read));
+      ratios["mem_used"] =
+          ratio(static_cast<double>(uz.stats.mem_used_total), static_cast<double>(k.stats.mem_used_total));
+    } else {
+      j["kernel"] = {{"skipped", c.kernel_skipped}};
+    }
+  }
+  if (!ratios.empty()) j["ratios"] = std::move(ratios);
   return j;
 }
 
@@ -442,8 +536,9 @@ std::string compr_ratio(const StoreStats& s) {
 
 std::string ratio_text(double a, double b) { return b > 0 ? fmt::format("{:.2f}", a / b) : "-"; }
 
-void print_table(const BenchOptions& opts, const InputFile& input, const SideResult& uz,
-                 const std::optional<SideResult>& k) {
+void print_table(const BenchOptions& opts, const InputFile& input, const Comparison& c) {
+  const SideResult& uz = c.uz;
+  const std::optional<SideResult>& k = c.kernel;
   constexpr double kMiB = 1024.0 * 1024.0;
   std::string out = fmt::format("uzram bench: {}, {} pages ({:.1f} MiB), {}, {} thread{}\n\n", input.path(),
                                 input.pages(), input.bytes() / kMiB, opts.algo, opts.threads,
@@ -479,6 +574,19 @@ void print_table(const BenchOptions& opts, const InputFile& input, const SideRes
                         : fmt::format("NO ({} bad)", s.read.tally.mismatches + s.read.tally.errors + s.write.tally.errors);
   };
   row("verified", verified(uz), ks(verified), "");
+  if (c.sync1) {
+    out += fmt::format("\n  one synchronous thread: {:.1f} MB/s write; the engine's write is {} times that\n",
+                       mbps(uz.pages, *c.sync1), ratio_text(mbps(uz, uz.write), mbps(uz.pages, *c.sync1)));
+  }
+  out += fmt::format("\n  best of {} round{} (the sides alternate their order); MB/s of each round:\n", uz.rounds.size(),
+                     uz.rounds.size() == 1 ? "" : "s");
+  auto round_line = [&](std::string_view name, const SideResult& s) {
+    std::string line = fmt::format("  {:<12}", name);
+    for (const auto& [write, read] : s.rounds) line += fmt::format(" {:.0f}/{:.0f}", mbps(s, write), mbps(s, read));
+    out += line + "  (write/read)\n";
+  };
+  round_line("uzram", uz);
+  if (k) round_line("kernel zram", *k);
   std::fputs(out.c_str(), stdout);
 }
 
@@ -503,6 +611,9 @@ void run_bench(const BenchOptions& opts) {
   if (opts.threads == 0 || opts.threads > kMaxThreads) {
     usage_error(fmt::format("--threads must be 1..{}, not {}", kMaxThreads, opts.threads));
   }
+  if (opts.rounds == 0 || opts.rounds > kMaxRounds) {
+    usage_error(fmt::format("--rounds must be 1..{}, not {}", kMaxRounds, opts.rounds));
+  }
   if (opts.input.empty()) usage_error("--input FILE is required");
   Result<InputFile> opened = InputFile::open(opts.input);
   if (!opened) usage_error("input: " + opened.status().to_string());
@@ -514,30 +625,43 @@ void run_bench(const BenchOptions& opts) {
   }
 
   Progress progress(Progress::enabled_for_stderr(opts.json));
-  SideResult uz = run_uzram(opts, input, progress);
-  report_failures("uzram", uz);
-
-  std::optional<SideResult> kernel;
-  std::string skipped;
-  if (opts.compare_kernel) {
+  Comparison c;
+  auto kernel_round = [&](unsigned round) {
+    if (!opts.compare_kernel || (round > 0 && !c.kernel_skipped.empty())) return;
     Result<SideResult> k = run_kernel(opts, input, progress);
-    if (k) {
-      kernel = std::move(k).value();
-      report_failures("kernel zram", *kernel);
-    } else {
-      skipped = std::string(k.status().message());
-      std::fprintf(stderr, "kernel zram skipped: %s\n", skipped.c_str());
+    if (!k) {
+      c.kernel_skipped = std::string(k.status().message());
+      if (round > 0) c.kernel_skipped = fmt::format("after {} round(s): {}", round, c.kernel_skipped);
+      std::fprintf(stderr, "kernel zram skipped: %s\n", c.kernel_skipped.c_str());
+      return;
     }
+    if (!c.kernel) c.kernel.emplace();
+    add_round(*c.kernel, std::move(k).value());
+  };
+  for (unsigned round = 0; round < opts.rounds; ++round) {
+    const bool kernel_first = round % 2 == 1;
+    if (kernel_first) kernel_round(round);
+    add_round(c.uz, run_uzram(opts, input, progress));
+    if (opts.async) {
+      PhaseOutcome w = run_sync1_write(opts, input, progress);
+      c.sync1_rounds.push_back(w);
+      if (!c.sync1 || w.seconds < c.sync1->seconds) c.sync1 = w;
+    }
+    if (!kernel_first) kernel_round(round);
   }
+  report_failures("uzram", c.uz);
+  if (c.kernel) report_failures("kernel zram", *c.kernel);
 
   if (opts.json) {
-    std::string text = report_json(opts, input, uz, kernel, skipped).dump(2, ' ', false, Json::error_handler_t::replace);
+    std::string text = report_json(opts, input, c).dump(2, ' ', false, Json::error_handler_t::replace);
     std::printf("%s\n", text.c_str());
   } else {
-    print_table(opts, input, uz, kernel);
+    print_table(opts, input, c);
   }
   std::fflush(stdout);
-  if (!uz.verified() || (kernel && !kernel->verified())) throw CLI::RuntimeError(1);
+  const bool sync1_failed = c.sync1_rounds.end() != std::find_if(c.sync1_rounds.begin(), c.sync1_rounds.end(),
+                                                                  [](const PhaseOutcome& w) { return w.tally.errors > 0; });
+  if (!c.uz.verified() || (c.kernel && !c.kernel->verified()) || sync1_failed) throw CLI::RuntimeError(1);
 }
 
 void add_bench_command(CLI::App& app) {
@@ -552,7 +676,11 @@ void add_bench_command(CLI::App& app) {
   cmd->add_flag("--compare-kernel", opts->compare_kernel,
                 "Run the same input through /dev/zram0 too (root; zram0 must be unused; it is reset afterwards)");
   cmd->add_flag("--async", opts->async,
-                "Write every page through the asynchronous engine, with --threads workers and one submitting thread");
+                "Write every page through the asynchronous engine, with --threads workers and one submitting thread; "
+                "each round also writes with one synchronous thread, the baseline of the ratio write_vs_sync1");
+  cmd->add_option("--rounds", opts->rounds,
+                  "Rounds of the whole comparison, 1..20; each side reports its best write and best read")
+      ->capture_default_str();
   cmd->callback([opts] { run_bench(*opts); });
 }
 

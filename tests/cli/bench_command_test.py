@@ -3,10 +3,12 @@
 
 usage: bench_command_test.py MODE UZRAM_BINARY
   json            --json on a small mixed file: one JSON object, verified,
-                  consistent figures; the readable table; several algorithms
-                  and thread counts
+                  consistent figures, one entry per round; the readable table;
+                  several algorithms and thread counts; --async with its
+                  one-thread baseline
   bad-arguments   missing/empty/unreadable input, unknown algorithm, --threads
-                  out of range: exit code 2, a message on stderr, nothing on stdout
+                  or --rounds out of range: exit code 2, a message on stderr,
+                  nothing on stdout
   compare-kernel  --compare-kernel: the kernel's figures, and zram0 reset after
   sigint          SIGINT while zram0 is configured: the device is reset and the
                   process dies of SIGINT
@@ -103,6 +105,14 @@ def check_side(side, pages, name, check_rss):
     check(side["mem_used_bytes"] >= side["compr_bytes"],
           f"{name}: mem_used_bytes {side['mem_used_bytes']} < compr_bytes {side['compr_bytes']}")
     check(side["write_MBps"] > 0 and side["read_MBps"] > 0, f"{name}: no speed")
+    check(side["write_cpu_seconds"] > 0 and side["read_cpu_seconds"] > 0, f"{name}: no CPU time")
+    rounds = side["rounds"]
+    check(isinstance(rounds, list) and len(rounds) >= 1, f"{name}: rounds {rounds!r}")
+    # The figures at the top are the best round's.
+    check(abs(max(r["write_MBps"] for r in rounds) - side["write_MBps"]) < 1e-6 * side["write_MBps"],
+          f"{name}: write_MBps {side['write_MBps']} is not the best of {rounds}")
+    check(abs(max(r["read_MBps"] for r in rounds) - side["read_MBps"]) < 1e-6 * side["read_MBps"],
+          f"{name}: read_MBps {side['read_MBps']} is not the best of {rounds}")
     if check_rss:
         check(isinstance(side["rss_anon_delta_bytes"], int), f"{name}: rss_anon_delta_bytes missing")
         check(side["slot_table_bytes"] > 0, f"{name}: slot_table_bytes {side['slot_table_bytes']}")
@@ -120,6 +130,24 @@ def test_json(binary, tmp):
     check("kernel" not in obj and "ratios" not in obj, "kernel figures without --compare-kernel")
     check("zero-padded" in p.stderr, f"no note about the padded page: {p.stderr!r}")
     check("\r" not in p.stderr, "a progress line was drawn with --json")
+    check(len(obj["rounds"]) == 5, f"default rounds: {len(obj['rounds'])}, expected 5")
+    obj = one_json_object(run(binary, "--input", path, "--json", "--rounds", "2").stdout)
+    check_side(obj, pages, "uzram, 2 rounds", check_rss=True)
+    check(len(obj["rounds"]) == 2, f"--rounds 2 gave {len(obj['rounds'])} rounds")
+
+    # --async: every page through the engine, beside a one-thread synchronous
+    # write of each round.
+    obj = one_json_object(run(binary, "--input", path, "--json", "--async", "--threads", "2", "--rounds", "2").stdout)
+    check_side(obj, pages, "uzram --async", check_rss=True)
+    check(obj["async"] is True and obj["engine_stats"]["completed"] == pages,
+          f"--async: engine stats {obj.get('engine_stats')}")
+    check(obj["submit_p99_us"] >= obj["submit_p50_us"] > 0, f"--async: submit latency {obj['submit_p50_us']}")
+    check(len(obj["sync1_rounds_write_MBps"]) == 2 and obj["sync1_write_MBps"] == max(obj["sync1_rounds_write_MBps"]),
+          f"--async: sync1 figures {obj['sync1_write_MBps']} {obj['sync1_rounds_write_MBps']}")
+    want = obj["write_MBps"] / obj["sync1_write_MBps"]
+    check(abs(obj["ratios"]["write_vs_sync1"] - want) < 1e-9 * want, f"--async: ratios {obj['ratios']}")
+    p = run(binary, "--input", path, "--async", "--threads", "2", "--rounds", "1")
+    check("one synchronous thread" in p.stdout and "submit p50/p99" in p.stdout, f"--async table:\n{p.stdout}")
 
     for algo in ("lzo", "zstd", "zstd:level=5", "lz4hc", "deflate"):
         for threads in ("1", "3"):
@@ -159,6 +187,8 @@ def test_bad_arguments(binary, tmp):
         (("--input", good, "--algo", "nosuch"), "lz4"),  # the message lists the available ones
         (("--input", good, "--threads", "0"), "--threads"),
         (("--input", good, "--threads", "257"), "--threads"),
+        (("--input", good, "--rounds", "0"), "--rounds"),
+        (("--input", good, "--rounds", "21"), "--rounds"),
     ]
     for args, needle in cases:
         p = run(binary, *args, "--json", expect_rc=2)
