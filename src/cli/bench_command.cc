@@ -8,8 +8,9 @@
 // and joining stay out of the figure. MB/s is 1e6 bytes a second of input
 // pages (pages * 4096, the zero padding of a partial last page included).
 // Beside the wall clock each phase notes the CPU time the process spent in it
-// (user + system, all threads): on a shared host that figure does not count
-// the time a virtual CPU was stolen, so it is the steadier one to compare.
+// (user + system, all threads). It leaves out the time a virtual CPU was
+// stolen by the host, though not the slowdown a busy host inflicts on the
+// CPU's work: it moves too, less than the wall clock.
 //
 // Rounds: a shared host's speed drifts by tens of percent from one second to
 // the next, and two sides measured one after the other see different hosts.
@@ -651,6 +652,12 @@ void run_bench(const BenchOptions& opts) {
   }
   report_failures("uzram", c.uz);
   if (c.kernel) report_failures("kernel zram", *c.kernel);
+  for (const PhaseOutcome& w : c.sync1_rounds) {
+    if (w.tally.errors == 0) continue;
+    std::fprintf(stderr, "uzram bench: one-thread baseline: %llu pages failed to write, first: %s\n",
+                 static_cast<unsigned long long>(w.tally.errors), w.tally.first_error.c_str());
+    break;
+  }
 
   if (opts.json) {
     std::string text = report_json(opts, input, c).dump(2, ' ', false, Json::error_handler_t::replace);
