@@ -9,6 +9,9 @@ usage: bench_command_test.py MODE UZRAM_BINARY
   bad-arguments   missing/empty/unreadable input, unknown algorithm, --threads
                   or --rounds out of range: exit code 2, a message on stderr,
                   nothing on stdout
+  threads         the phases' shared page cursor and the engine's workers:
+                  4 writers, and --async with 3 workers, 2 rounds each, all
+                  pages verified (run under ThreadSanitizer in CI)
   compare-kernel  --compare-kernel: the kernel's figures, and zram0 reset after
   sigint          SIGINT while zram0 is configured: the device is reset and the
                   process dies of SIGINT
@@ -200,6 +203,17 @@ def test_bad_arguments(binary, tmp):
         check(name in p.stderr, f"unknown algorithm: {name} not listed: {p.stderr!r}")
 
 
+def test_threads(binary, tmp):
+    path = os.path.join(tmp, "mixed.bin")
+    pages = make_mixed_file(path)
+    for args in (("--threads", "4"), ("--threads", "3", "--async")):
+        p = run(binary, "--input", path, "--json", "--rounds", "2", *args)
+        obj = one_json_object(p.stdout)
+        check_side(obj, pages, f"uzram {' '.join(args)}", check_rss=True)
+        check(len(obj["rounds"]) == 2, f"{args}: {len(obj['rounds'])} rounds")
+        check("WARNING: ThreadSanitizer" not in p.stderr, f"{args}: {p.stderr}")
+
+
 def zram_state():
     with open(f"{ZRAM}/initstate") as f:
         initstate = f.read().strip()
@@ -290,7 +304,7 @@ def main():
     if len(sys.argv) != 3:
         fail(__doc__)
     mode, binary = sys.argv[1], sys.argv[2]
-    tests = {"json": test_json, "bad-arguments": test_bad_arguments,
+    tests = {"json": test_json, "bad-arguments": test_bad_arguments, "threads": test_threads,
              "compare-kernel": test_compare_kernel, "sigint": test_sigint}
     if mode not in tests:
         fail(f"unknown mode {mode}")
