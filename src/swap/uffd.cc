@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -72,6 +73,23 @@ UffdProgress progress(int rc, int64_t field) noexcept {
   p.bytes = field > 0 ? static_cast<uint64_t>(field) : 0;
   p.result = classify(p.err);
   return p;
+}
+
+// Bytes of pages mapped at the start of [addr, addr + len), by mincore(2),
+// which counts a migration entry as mapped; a failing mincore ends the count.
+uint64_t mapped_prefix(uintptr_t addr, size_t len) noexcept {
+  constexpr size_t kProbe = 256;  // pages a call
+  unsigned char vec[kProbe];
+  uint64_t bytes = 0;
+  while (bytes < len) {
+    const size_t pages = std::min<size_t>(kProbe, (len - bytes) / kPageSize);
+    if (pages == 0 || ::mincore(reinterpret_cast<void*>(addr + bytes), pages * kPageSize, vec) != 0) break;
+    for (size_t i = 0; i < pages; ++i) {
+      if ((vec[i] & 1) == 0) return bytes;
+      bytes += kPageSize;
+    }
+  }
+  return bytes;
 }
 
 Result<Fd> new_uffd_fd() {
@@ -206,6 +224,20 @@ UffdProgress Uffd::move(uintptr_t dst, uintptr_t src, size_t len, bool dont_wake
     m.mode = dont_wake ? UFFDIO_MOVE_MODE_DONTWAKE : 0;
     int rc = ::ioctl(fd_.get(), UFFDIO_MOVE, &m);
     UffdProgress p = progress(rc, m.move);
+    if (!p.done()) {
+      // Linux 6.18 was seen to move pages past the count it reports when a
+      // move stops part way while the pages are being migrated (compaction):
+      // the next call then fails on our own moved page (EEXIST at dst, ENOENT
+      // at src), and a caller trusting the count loses those pages. dst was
+      // empty (the REQUIRES), so every page mapped there now came from src:
+      // count them, and go on after them.
+      const uint64_t moved = mapped_prefix(m.dst + p.bytes, m.len - p.bytes);
+      if (moved > 0) {
+        p.bytes += moved;
+        p.result = p.bytes >= m.len ? UffdResult::kDone : UffdResult::kRetry;
+        p.err = 0;
+      }
+    }
     total.bytes += p.bytes;
     if (p.done() || p.bytes == 0 || total.bytes >= len) {
       total.result = total.bytes >= len ? UffdResult::kDone : p.result;
