@@ -75,17 +75,22 @@ UffdProgress progress(int rc, int64_t field) noexcept {
   return p;
 }
 
-// Bytes of pages mapped at the start of [addr, addr + len), by mincore(2),
+// Bytes of the pages at the start of [dst, dst + len) that are mapped at
+// dst and not at src: what a UFFDIO_MOVE from src moved. By mincore(2),
 // which counts a migration entry as mapped; a failing mincore ends the count.
-uint64_t mapped_prefix(uintptr_t addr, size_t len) noexcept {
+uint64_t moved_prefix(uintptr_t dst, uintptr_t src, size_t len) noexcept {
   constexpr size_t kProbe = 256;  // pages a call
-  unsigned char vec[kProbe];
+  unsigned char at_dst[kProbe];
+  unsigned char at_src[kProbe];
   uint64_t bytes = 0;
   while (bytes < len) {
     const size_t pages = std::min<size_t>(kProbe, (len - bytes) / kPageSize);
-    if (pages == 0 || ::mincore(reinterpret_cast<void*>(addr + bytes), pages * kPageSize, vec) != 0) break;
+    if (pages == 0 || ::mincore(reinterpret_cast<void*>(dst + bytes), pages * kPageSize, at_dst) != 0 ||
+        ::mincore(reinterpret_cast<void*>(src + bytes), pages * kPageSize, at_src) != 0) {
+      break;
+    }
     for (size_t i = 0; i < pages; ++i) {
-      if ((vec[i] & 1) == 0) return bytes;
+      if ((at_dst[i] & 1) == 0 || (at_src[i] & 1) != 0) return bytes;
       bytes += kPageSize;
     }
   }
@@ -228,10 +233,11 @@ UffdProgress Uffd::move(uintptr_t dst, uintptr_t src, size_t len, bool dont_wake
       // Linux 6.18 was seen to move pages past the count it reports when a
       // move stops part way while the pages are being migrated (compaction):
       // the next call then fails on our own moved page (EEXIST at dst, ENOENT
-      // at src), and a caller trusting the count loses those pages. dst was
-      // empty (the REQUIRES), so every page mapped there now came from src:
-      // count them, and go on after them.
-      const uint64_t moved = mapped_prefix(m.dst + p.bytes, m.len - p.bytes);
+      // at src), and a caller trusting the count loses those pages. A page
+      // now mapped at dst and gone from src was moved: count those, and go
+      // on after them. (A dst page that was there before keeps its src page,
+      // so a real EEXIST still stops the move.)
+      const uint64_t moved = moved_prefix(m.dst + p.bytes, m.src + p.bytes, m.len - p.bytes);
       if (moved > 0) {
         p.bytes += moved;
         p.result = p.bytes >= m.len ? UffdResult::kDone : UffdResult::kRetry;

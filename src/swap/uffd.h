@@ -121,10 +121,10 @@ class Uffd {
   // write_protect maps them write-protected.
   UffdProgress copy(uintptr_t dst, const void* src, size_t len, bool dont_wake = false,
                     bool write_protect = false) noexcept;
-  // UFFDIO_MOVE: moves the pages at src to dst without copying. Fails at the
-  // first hole in src (kGone). REQUIRES: dst is empty: when the kernel stops
-  // part way, the pages found mapped at dst after the reported count are
-  // counted as moved (the kernel can under-report; see uffd.cc).
+  // UFFDIO_MOVE: moves the pages at src to dst (whose entries must be empty),
+  // without copying. Fails at the first hole in src (kGone). When the kernel
+  // stops part way, pages it moved past the count it reports (it can
+  // under-report, see uffd.cc) are found with mincore and counted.
   UffdProgress move(uintptr_t dst, uintptr_t src, size_t len, bool dont_wake = true) noexcept;
   // UFFDIO_WRITEPROTECT: protect (true) or unprotect (false; then it wakes
   // the waiters unless dont_wake).
