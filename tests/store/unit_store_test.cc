@@ -292,7 +292,9 @@ TEST(UnitStoreTest, RandomOperationsMatchTheModel) {
       for (uint64_t p = 0; p < 50; ++p) {
         const bool zero = std::all_of(f.model.begin() + p * kPageSize, f.model.begin() + (p + 1) * kPageSize,
                                       [](std::byte b) { return b == std::byte{0}; });
-        if (!zero) ASSERT_FALSE(f.store->is_zero(p)) << "page " << p;
+        if (!zero) {
+          ASSERT_FALSE(f.store->is_zero(p)) << "page " << p;
+        }
       }
     }
     expect_matches(f);

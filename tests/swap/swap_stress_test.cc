@@ -1,7 +1,8 @@
 // Many program threads faulting at once on regions several times the limit,
-// each checking its own pages, with one and with two fault threads; and
-// program threads that discard pages while others fault (LABELS stress; runs
-// under ThreadSanitizer in CI).
+// each checking its own pages, with one and with two fault threads; program
+// threads that discard pages while others fault; and one program cycling
+// through its region while the kernel compacts (migrates) memory throughout
+// (LABELS stress; runs under ThreadSanitizer in CI).
 #include <sys/mman.h>
 
 #include <atomic>
