@@ -76,8 +76,9 @@ UffdProgress progress(int rc, int64_t field) noexcept {
 }
 
 // Bytes of the pages at the start of [dst, dst + len) that are mapped at
-// dst and not at src: what a UFFDIO_MOVE from src moved. By mincore(2),
-// which counts a migration entry as mapped; a failing mincore ends the count.
+// dst and not at src: what a UFFDIO_MOVE from src moved. By
+// os::resident_pages (mincore, which counts a migration entry as mapped); a
+// failing call ends the count.
 uint64_t moved_prefix(uintptr_t dst, uintptr_t src, size_t len) noexcept {
   constexpr size_t kProbe = 256;  // pages a call
   unsigned char at_dst[kProbe];
@@ -85,8 +86,8 @@ uint64_t moved_prefix(uintptr_t dst, uintptr_t src, size_t len) noexcept {
   uint64_t bytes = 0;
   while (bytes < len) {
     const size_t pages = std::min<size_t>(kProbe, (len - bytes) / kPageSize);
-    if (pages == 0 || ::mincore(reinterpret_cast<void*>(dst + bytes), pages * kPageSize, at_dst) != 0 ||
-        ::mincore(reinterpret_cast<void*>(src + bytes), pages * kPageSize, at_src) != 0) {
+    if (pages == 0 || !os::resident_pages(reinterpret_cast<void*>(dst + bytes), pages * kPageSize, at_dst).is_ok() ||
+        !os::resident_pages(reinterpret_cast<void*>(src + bytes), pages * kPageSize, at_src).is_ok()) {
       break;
     }
     for (size_t i = 0; i < pages; ++i) {
