@@ -94,7 +94,7 @@ uint64_t Pool::compact() noexcept {
   Impl& m = *impl_;
   MutexLock l(&m.compact_mu);
   uint64_t freed = 0;
-  for (size_t i = 0; i < m.table.count(); ++i) {
+  for (size_t i = 0; i < m.class_count(); ++i) {
     SizeClass& c = m.classes[i];
     if (c.geo.huge()) continue;  // one object per zspage: nothing to merge
     freed += m.compact_class(c);

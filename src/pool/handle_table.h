@@ -8,6 +8,8 @@
 //   live  bits  0..15  object index in its zspage
 //         bits 16..47  first arena page of the zspage
 //         bits 48..60  size asked for, 1..4096
+//         bits 61..62  class shard (Pool::Impl::classes); with the size it
+//                      names the object's class, and neither ever changes
 //         bit  63      0
 //   free  bits  0..31  next free handle index of the same class list, 0 = end
 //         bit  63      1
@@ -52,18 +54,21 @@ struct Location {
 namespace entry {
 inline constexpr uint64_t kFree = uint64_t{1} << 63;
 inline constexpr int kSizeShift = 48;
+inline constexpr int kShardShift = 61;
 inline constexpr uint64_t kLocationMask = (uint64_t{1} << kSizeShift) - 1;
 
-inline uint64_t live(Location loc, uint32_t size) noexcept {
-  return (uint64_t{size} << kSizeShift) | (uint64_t{loc.first_page} << 16) | loc.obj;
+inline uint64_t live(Location loc, uint32_t size, uint32_t shard) noexcept {
+  return (uint64_t{shard} << kShardShift) | (uint64_t{size} << kSizeShift) | (uint64_t{loc.first_page} << 16) |
+         loc.obj;
 }
 inline bool is_free(uint64_t e) noexcept { return (e & kFree) != 0; }
 inline uint32_t size(uint64_t e) noexcept { return static_cast<uint32_t>((e >> kSizeShift) & 0x1FFF); }
+inline uint32_t shard(uint64_t e) noexcept { return static_cast<uint32_t>((e >> kShardShift) & 0x3); }
 inline Location location(uint64_t e) noexcept {
   return {static_cast<uint32_t>((e & kLocationMask) >> 16), static_cast<uint16_t>(e)};
 }
 // The same entry with the object at another location (compaction).
-inline uint64_t moved(uint64_t e, Location to) noexcept { return live(to, size(e)); }
+inline uint64_t moved(uint64_t e, Location to) noexcept { return live(to, size(e), shard(e)); }
 }  // namespace entry
 
 class HandleTable {

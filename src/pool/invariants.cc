@@ -55,8 +55,10 @@ void Pool::Impl::check_zspage(const SizeClass& c, int group, uint32_t page, uint
     CHECK_OR_DIE(entry::location(e) == loc, "handle %u points at %u/%u, but object %u/%u names it", h,
                  entry::location(e).first_page, entry::location(e).obj, page, o);
     uint32_t size = entry::size(e);
-    CHECK_OR_DIE(size >= 1 && size <= kPageSize && m.table.for_payload(size) == c.index,
+    CHECK_OR_DIE(size >= 1 && size <= kPageSize && m.table.for_payload(size) == c.table_index,
                  "handle %u: size %u does not belong in class %u", h, size, c.index);
+    CHECK_OR_DIE(entry::shard(e) == c.shard, "handle %u names shard %u, its object is in class %u of shard %u", h,
+                 entry::shard(e), c.index, c.shard);
     ++t.objects;
     t.bytes += size;
   }
@@ -102,7 +104,7 @@ void Pool::Impl::check_class(const SizeClass& c, uint64_t& pages, uint64_t& list
 
 bool Pool::check_invariants() const {
   const Impl& m = *impl_;
-  size_t n = m.table.count();
+  size_t n = m.class_count();
   // Pass 1: each class under its own lock (holding them all at once would
   // stall the pool, and ThreadSanitizer tracks at most 64 held locks).
   std::vector<uint64_t> generations(n);

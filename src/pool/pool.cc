@@ -3,11 +3,14 @@
 // check_invariants() in invariants.cc.
 #include "pool/pool.h"
 
+#include <sched.h>
+
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <algorithm>
 #include <string>
+#include <thread>
 #include <utility>
 
 #include "pool/pool_impl.h"
@@ -28,19 +31,44 @@ void pool_fatal(const char* format, ...) noexcept {
 // Creation
 // ---------------------------------------------------------------------------
 
+namespace {
+
+uint32_t shards_for(uint32_t asked) {
+  if (asked != 0) return asked;
+  return std::clamp(std::thread::hardware_concurrency(), 1u, kMaxClassShards);
+}
+
+}  // namespace
+
 Pool::Impl::Impl(const PoolOptions& o)
-    : options(o), table(o.max_pages_per_zspage), classes(new SizeClass[table.count()]) {
-  for (size_t i = 0; i < table.count(); ++i) {
-    classes[i].geo = table.geometry(static_cast<ClassIndex>(i));
-    classes[i].index = static_cast<ClassIndex>(i);
+    : options(o),
+      table(o.max_pages_per_zspage),
+      shards(shards_for(o.class_shards)),
+      classes(new SizeClass[shards * table.count()]) {
+  for (size_t i = 0; i < class_count(); ++i) {
+    const auto t = static_cast<ClassIndex>(i % table.count());
+    classes[i].geo = table.geometry(t);
+    classes[i].index = static_cast<uint16_t>(i);
+    classes[i].table_index = t;
+    classes[i].shard = static_cast<uint8_t>(i / table.count());
   }
   max_pages.store(o.max_pages, std::memory_order_relaxed);
+}
+
+uint32_t Pool::Impl::current_shard() const noexcept {
+  if (shards == 1) return 0;
+  const int cpu = ::sched_getcpu();
+  return cpu < 0 ? 0 : static_cast<uint32_t>(cpu) % shards;
 }
 
 Result<std::unique_ptr<Pool>> Pool::create(const PoolOptions& o) {
   if (o.max_pages_per_zspage < 1 || o.max_pages_per_zspage > kMaxPagesPerZspage) {
     return Status::invalid_argument("max_pages_per_zspage must be 1..16, not " +
                                     std::to_string(o.max_pages_per_zspage));
+  }
+  if (o.class_shards > kMaxClassShards) {
+    return Status::invalid_argument("class_shards must be 0 (one per CPU) or 1.." + std::to_string(kMaxClassShards) +
+                                    ", not " + std::to_string(o.class_shards));
   }
   if (o.arena_bytes % kPageSize != 0 || o.arena_bytes < size_t{Arena::kMinPages} * kPageSize ||
       o.arena_bytes > size_t{Arena::kMaxPages} * kPageSize) {
@@ -84,9 +112,9 @@ uint32_t Pool::Impl::take_handle_or_grow(SizeClass& c) noexcept {
   }
 }
 
-uint32_t Pool::Impl::steal_handle(ClassIndex except) noexcept {
-  for (size_t i = 0; i < table.count(); ++i) {
-    if (i == except) continue;
+uint32_t Pool::Impl::steal_handle(const SizeClass& except) noexcept {
+  for (size_t i = 0; i < class_count(); ++i) {
+    if (i == except.index) continue;
     SizeClass& other = classes[i];
     MutexLock l(&other.mu);
     if (uint32_t h = handles.pop_free(other.free_handles)) return h;
@@ -110,7 +138,7 @@ void Pool::Impl::place(SizeClass& c, uint32_t page, uint32_t h, uint32_t size) n
     z.huge_handle = h;
   }
   // Release: pairs with map()'s acquire load (handle_table.h).
-  handles.at(h).store(entry::live(loc, size), std::memory_order_release);
+  handles.at(h).store(entry::live(loc, size, c.shard), std::memory_order_release);
   c.count_alloc(size);
   ++c.generation;
 }
@@ -123,7 +151,7 @@ void Pool::Impl::place(SizeClass& c, uint32_t page, uint32_t h, uint32_t size) n
 Handle Pool::try_alloc(size_t size) noexcept {
   if (size - 1 >= kPageSize) return Handle{};  // also rejects 0
   Impl& m = *impl_;
-  SizeClass& c = m.class_of_payload(size);
+  SizeClass& c = m.class_of_payload(size, m.current_shard());
   if (!c.mu.try_lock()) return Handle{};
   Handle h;
   uint32_t page = c.fullest_nonfull();
@@ -142,7 +170,7 @@ Result<Handle> Pool::alloc(size_t size) noexcept {
     return Status::invalid_argument("pool object size must be 1..4096, not " + std::to_string(size));
   }
   Impl& m = *impl_;
-  SizeClass& c = m.class_of_payload(size);
+  SizeClass& c = m.class_of_payload(size, m.current_shard());
   {
     MutexLock l(&c.mu);
     uint32_t page = c.fullest_nonfull();
@@ -172,7 +200,7 @@ Result<Handle> Pool::Impl::alloc_slow(SizeClass& c, uint32_t size) noexcept {
     }
     if (h == 0) {
       // The table is at capacity but other classes hold freed handles.
-      h = steal_handle(c.index);
+      h = steal_handle(c);
       if (h == 0) {
         grow_failures.fetch_add(1, std::memory_order_relaxed);
         return Status::no_space("pool handle table is full or cannot be populated");
@@ -252,12 +280,13 @@ void Pool::free(Handle h) noexcept {
   Impl& m = *impl_;
   uint32_t index = m.checked_index(h);
   std::atomic<uint64_t>& slot = m.handles.at(index);
-  // The size bits never change while the handle lives, and they name the
-  // class; the location may change (compaction) until we hold the lock.
+  // The size and shard bits never change while the handle lives, and they
+  // name the class; the location may change (compaction) until we hold the
+  // lock.
   uint64_t e = slot.load(std::memory_order_relaxed);
   if (entry::is_free(e)) pool_fatal("free of handle %u, which is not allocated", index);
   uint32_t size = entry::size(e);
-  SizeClass& c = m.class_of_payload(size);
+  SizeClass& c = m.class_of_payload(size, entry::shard(e));
   uint32_t empty_page = kNoPage;
   {
     MutexLock l(&c.mu);
@@ -304,7 +333,7 @@ Pool::Mapped Pool::map(Handle h) noexcept {
     return m.zspages.at(entry::location(value).first_page);
   });
   uint32_t size = entry::size(e);
-  const ClassGeometry& g = m.class_of_payload(size).geo;
+  const ClassGeometry& g = m.class_of_payload(size, entry::shard(e)).geo;
   std::byte* p = m.object_address(g, entry::location(e)) + g.header_size();
   return Mapped(&z->pin, {p, size});
 }
@@ -327,27 +356,27 @@ PoolStats Pool::stats() const noexcept {
   s.pages_max = std::max(m.pages_max.load(std::memory_order_relaxed), s.pages_held);
   s.pages_compacted = m.pages_compacted.load(std::memory_order_relaxed);
   s.grow_failures = m.grow_failures.load(std::memory_order_relaxed);
-  for (size_t i = 0; i < m.table.count(); ++i) {
+  for (size_t i = 0; i < m.class_count(); ++i) {
     s.objects += m.classes[i].objects.load(std::memory_order_relaxed);
     s.object_bytes += m.classes[i].object_bytes.load(std::memory_order_relaxed);
   }
   return s;
 }
 
+// One entry per table class, its shards summed.
 std::vector<ClassStats> Pool::class_stats() const {
-  std::vector<ClassStats> out;
-  out.reserve(impl_->table.count());
-  for (size_t i = 0; i < impl_->table.count(); ++i) {
-    SizeClass& c = impl_->classes[i];
+  const Impl& m = *impl_;
+  std::vector<ClassStats> out(m.table.count());
+  for (size_t i = 0; i < m.class_count(); ++i) {
+    SizeClass& c = m.classes[i];
     MutexLock l(&c.mu);
-    ClassStats s;
+    ClassStats& s = out[c.table_index];
     s.class_size = c.geo.size;
     s.pages_per_zspage = c.geo.pages_per_zspage;
     s.objs_per_zspage = c.geo.objs_per_zspage;
-    s.zspages = c.zspages;
-    s.objs_inuse = c.objs_inuse;
-    s.objs_allocated = c.zspages * c.geo.objs_per_zspage;
-    out.push_back(s);
+    s.zspages += c.zspages;
+    s.objs_inuse += c.objs_inuse;
+    s.objs_allocated += c.zspages * c.geo.objs_per_zspage;
   }
   return out;
 }

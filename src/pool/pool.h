@@ -23,6 +23,16 @@
 //              <10%, ..., <100%, full); allocation takes a free object from
 //              the fullest non-full zspage, so sparse zspages drain and can
 //              be freed.
+//   shard      each class is split into class_shards copies with their own
+//              lock, lists and zspages; an allocation goes to the shard of
+//              the CPU it runs on (CPU number modulo class_shards). Writers
+//              on different CPUs then share no class lock, no zspage and no
+//              object's cache lines, which cost two writers 1-4 % more CPU a
+//              page (docs/pool.md). The price is up to one partly filled
+//              zspage more per class in use and extra shard: 0.8-1.4 MB for
+//              the two corpora of docs/BENCHMARKS.md. An object stays in its
+//              shard for life (compaction moves it only within it); a free
+//              from any CPU goes to the object's shard.
 //
 // Memory comes from the OS in large mappings (pool/os.cc), never one malloc
 // per object: the pool reserves one virtual arena up front and backs zspages
@@ -33,8 +43,8 @@
 // Thread safety: every method is thread-safe.
 // Locking rules (outermost first; src/pool/pool_impl.h has the details):
 //   0. compaction mutex - one compact() at a time.
-//   1. SizeClass::mu  - guards that class's zspage lists, free lists and
-//                       freed handles. A thread holds at most one.
+//   1. SizeClass::mu  - guards that class's (that shard's) zspage lists, free
+//                       lists and freed handles. A thread holds at most one.
 //   2. arena mutex    - guards the arena's bump pointer and free runs;
 //      handle table grow mutex - one populate of the table at a time.
 //                       Both are leaves. Populating a new zspage's pages is
@@ -78,7 +88,10 @@ struct PoolOptions {
   size_t arena_bytes = size_t{1} << 32;
   // 0 = no limit. A grow that would take pages_held above this fails.
   size_t max_pages = 0;
+  // 1..kMaxClassShards, or 0 = one per CPU up to kMaxClassShards.
+  uint32_t class_shards = 1;
 };
+inline constexpr uint32_t kMaxClassShards = 4;  // two bits of a handle entry
 
 struct ClassStats {
   uint32_t class_size = 0;      // bytes per object

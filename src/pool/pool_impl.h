@@ -43,7 +43,11 @@ struct Pool::Impl {
 
   const PoolOptions options;
   const SizeClassTable table;
-  std::unique_ptr<SizeClass[]> classes;  // table.count() of them
+  const uint32_t shards;  // 1..kMaxClassShards
+  // shards * table.count() of them: shard s of table class i at
+  // s * table.count() + i. A thread takes one class lock at a time, of
+  // whichever shard; the shard only decides which zspages serve it.
+  std::unique_ptr<SizeClass[]> classes;
   Arena arena;
   ZsPageTable zspages;
   HandleTable handles;
@@ -60,7 +64,13 @@ struct Pool::Impl {
   std::byte* object_address(const ClassGeometry& g, Location loc) const noexcept {
     return arena.page_address(loc.first_page) + size_t{loc.obj} * g.size;
   }
-  SizeClass& class_of_payload(size_t size) const noexcept { return classes[table.for_payload(size)]; }
+  size_t class_count() const noexcept { return shards * table.count(); }
+  SizeClass& class_of_payload(size_t size, uint32_t shard) const noexcept {
+    return classes[shard * table.count() + table.for_payload(size)];
+  }
+  // The shard for an allocation made now: the CPU's (sched_getcpu() is a
+  // vDSO read). A thread moved meanwhile costs cache warmth, not correctness.
+  uint32_t current_shard() const noexcept;
   // The handle index of h; aborts when h was never handed out.
   uint32_t checked_index(Handle h) const noexcept;
 
@@ -71,7 +81,7 @@ struct Pool::Impl {
   // As take_handle(), but may populate more of the handle table.
   uint32_t take_handle_or_grow(SizeClass& c) noexcept UZRAM_REQUIRES(c.mu);
   // A free handle from another class's list, when the table is full.
-  uint32_t steal_handle(ClassIndex except) noexcept;
+  uint32_t steal_handle(const SizeClass& except) noexcept;
   // Puts a new object of `size` bytes, named h, in the first free object of
   // zspage `page`. REQUIRES: the zspage is on c's lists and has a free object.
   void place(SizeClass& c, uint32_t page, uint32_t h, uint32_t size) noexcept UZRAM_REQUIRES(c.mu);

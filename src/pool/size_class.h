@@ -101,8 +101,11 @@ class SizeClassTable {
 // The run-time state of one class. Cache-line aligned: each class has its
 // own lock, and allocations of different sizes should not share a line.
 struct alignas(64) SizeClass {
-  ClassGeometry geo;      // fixed when the pool is made
-  ClassIndex index = 0;   //   "
+  ClassGeometry geo;          // fixed when the pool is made
+  uint16_t index = 0;         //   " : position in Pool::Impl::classes, which
+                              //     ZsPage::class_index records
+  ClassIndex table_index = 0; //   " : its class in the SizeClassTable
+  uint8_t shard = 0;          //   " : index / table.count()
   mutable Mutex mu;
 
   // Fullness lists: doubly linked through ZsPage::prev/next, heads by group.

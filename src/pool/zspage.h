@@ -53,7 +53,7 @@ struct ZsPage {
   uint32_t prev;          // fullness list links: first pages of the
   uint32_t next;          //   neighbouring zspages, kNoPage at the ends
   uint32_t huge_handle;   // huge class only: the handle of its one object
-  uint16_t class_index;   // ClassIndex of the owning size class
+  uint16_t class_index;   // the owning SizeClass: its place in Pool::Impl::classes
   uint16_t inuse;         // allocated objects
   uint16_t free_head;     // first free object, kNoObj when full
   uint8_t group;          // fullness group, the list it is on

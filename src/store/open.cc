@@ -85,6 +85,7 @@ pool::PoolOptions pool_options_for(const StoreOptions& options) {
   po.max_pages_per_zspage = options.max_pages_per_zspage;
   po.arena_bytes = static_cast<size_t>(2 * options.disksize + kArenaSlack);
   po.max_pages = static_cast<size_t>((options.mem_limit + kPageSize - 1) / kPageSize);
+  po.class_shards = 0;  // one per CPU: writers on two CPUs share no class lock or zspage
   return po;
 }
 

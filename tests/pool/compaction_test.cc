@@ -85,14 +85,25 @@ TEST(CompactionTest, CompactedObjectsKeepTheirSizeAndCanBeFreed) {
 }
 
 // Random alloc / try_alloc / free / compact against a reference model of
-// what every live handle must hold.
+// what every live handle must hold. With two class shards the thread moves
+// to another CPU every batch, so objects land in both shards and are freed
+// and compacted from either CPU.
 TEST(CompactionTest, RandomOperationsMatchAReferenceModel) {
-  for (uint32_t max_pages : {1u, 4u, 16u}) {
+  const std::vector<int> cpus = testing::allowed_cpus();
+  struct Config {
+    uint32_t max_pages_per_zspage;
+    uint32_t shards;
+  };
+  for (Config config : {Config{1, 1}, Config{4, 1}, Config{16, 1}, Config{4, 2}}) {
+    SCOPED_TRACE(::testing::Message() << config.max_pages_per_zspage << " pages per zspage, " << config.shards
+                                    << " shard(s)");
+    const uint32_t max_pages = config.max_pages_per_zspage;
     PoolOptions o;
     o.max_pages_per_zspage = max_pages;
+    o.class_shards = config.shards;
     o.max_pages = 3000;  // the limit gets hit now and then
     auto pool = make_pool(o);
-    std::mt19937_64 rng(max_pages);
+    std::mt19937_64 rng(max_pages + config.shards);
     struct Object {
       size_t size;
       uint64_t seed;
@@ -101,7 +112,9 @@ TEST(CompactionTest, RandomOperationsMatchAReferenceModel) {
     std::vector<Handle> live;
     uint64_t next_seed = 0;
     uint64_t bytes = 0;
+    testing::CpuPin pin;
     for (int batch = 0; batch < 40; ++batch) {
+      if (config.shards > 1 && cpus.size() > 1) pin.move_to(cpus[batch % cpus.size()]);
       for (int step = 0; step < 1000; ++step) {
         uint64_t r = rng();
         bool grow = live.size() < 500 || r % 100 < 55;

@@ -1,5 +1,7 @@
 #include "pool/handle_table.h"
 
+#include "pool/pool.h"
+
 #include <gtest/gtest.h>
 
 #include <set>
@@ -7,16 +9,19 @@
 namespace uzram::pool {
 namespace {
 
-TEST(HandleTableTest, EntryKeepsLocationAndSize) {
+TEST(HandleTableTest, EntryKeepsLocationSizeAndShard) {
   Location loc{(1u << 31) + 5, 2047};
-  uint64_t e = entry::live(loc, 4096);
+  uint64_t e = entry::live(loc, 4096, kMaxClassShards - 1);
   EXPECT_FALSE(entry::is_free(e));
   EXPECT_EQ(entry::location(e), loc);
   EXPECT_EQ(entry::size(e), 4096u);
+  EXPECT_EQ(entry::shard(e), kMaxClassShards - 1);
   uint64_t m = entry::moved(e, Location{7, 3});
   EXPECT_EQ(entry::location(m), (Location{7, 3}));
   EXPECT_EQ(entry::size(m), 4096u);
-  EXPECT_NE(entry::live(Location{0, 0}, 1), 0u) << "a live entry is never 0";
+  EXPECT_EQ(entry::shard(m), kMaxClassShards - 1) << "compaction keeps an object in its shard";
+  EXPECT_EQ(entry::shard(entry::live(loc, 1, 0)), 0u);
+  EXPECT_NE(entry::live(Location{0, 0}, 1, 0), 0u) << "a live entry is never 0";
 }
 
 TEST(HandleTableTest, BumpStaysWithinThePopulatedChunkUntilGrown) {

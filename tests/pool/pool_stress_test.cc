@@ -1,10 +1,12 @@
 // Concurrency stress: four threads allocate, write, map, verify and free
-// while a fifth compacts in a loop. Runs under ThreadSanitizer in CI
-// (LABELS stress).
+// while a fifth compacts in a loop, with one class shard and with two (the
+// workers then hop between CPUs, so frees and compaction cross shards).
+// Runs under ThreadSanitizer in CI (LABELS stress).
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -27,11 +29,15 @@ struct Owned {
 
 // One worker: keeps up to ~600 objects of its own, mixing fast and slow
 // allocation, verifies contents through map() before every free and at random.
-void worker(Pool& pool, int id, std::atomic<bool>& failed, std::atomic<uint64_t>& maps) {
+// With hop_cpus it moves to the next allowed CPU every 1000 steps.
+void worker(Pool& pool, int id, std::atomic<bool>& failed, std::atomic<uint64_t>& maps, bool hop_cpus = false) {
   std::mt19937_64 rng(id * 7919 + 1);
   std::vector<Owned> mine;
   uint64_t seed = uint64_t(id) << 40;
+  const std::vector<int> cpus = testing::allowed_cpus();
+  testing::CpuPin pin;
   for (int step = 0; step < kSteps && !failed.load(std::memory_order_relaxed); ++step) {
+    if (hop_cpus && cpus.size() > 1 && step % 1000 == 0) pin.move_to(cpus[(id + step / 1000) % cpus.size()]);
     uint64_t r = rng();
     int op = static_cast<int>(r % 100);
     if (op < 45 && mine.size() < 600) {
@@ -81,9 +87,13 @@ void worker(Pool& pool, int id, std::atomic<bool>& failed, std::atomic<uint64_t>
   }
 }
 
-TEST(PoolStressTest, FourWritersAndACompactorKeepEveryObjectIntact) {
+class PoolStressTest : public ::testing::TestWithParam<uint32_t> {};  // class shards
+
+TEST_P(PoolStressTest, FourWritersAndACompactorKeepEveryObjectIntact) {
   PoolOptions o;
   o.max_pages_per_zspage = 4;  // more zspages per class: more to compact
+  o.class_shards = GetParam();
+  const bool hop_cpus = GetParam() > 1;
   Result<std::unique_ptr<Pool>> p = Pool::create(o);
   ASSERT_TRUE(p.has_value());
   Pool& pool = **p;
@@ -99,7 +109,9 @@ TEST(PoolStressTest, FourWritersAndACompactorKeepEveryObjectIntact) {
     }
   });
   std::vector<std::thread> workers;
-  for (int id = 0; id < 4; ++id) workers.emplace_back(worker, std::ref(pool), id, std::ref(failed), std::ref(maps));
+  for (int id = 0; id < 4; ++id) {
+    workers.emplace_back(worker, std::ref(pool), id, std::ref(failed), std::ref(maps), hop_cpus);
+  }
   for (std::thread& t : workers) t.join();
   done = true;
   compactor.join();
@@ -115,15 +127,19 @@ TEST(PoolStressTest, FourWritersAndACompactorKeepEveryObjectIntact) {
 
 // check_invariants() may run while other threads work: the per-zspage
 // invariants hold at every moment a class lock is free.
-TEST(PoolStressTest, InvariantsHoldWhileThreadsWork) {
-  Result<std::unique_ptr<Pool>> p = Pool::create({});
+TEST_P(PoolStressTest, InvariantsHoldWhileThreadsWork) {
+  PoolOptions o;
+  o.class_shards = GetParam();
+  Result<std::unique_ptr<Pool>> p = Pool::create(o);
   ASSERT_TRUE(p.has_value());
   Pool& pool = **p;
   std::atomic<bool> failed{false};
   std::atomic<bool> done{false};
   std::atomic<uint64_t> maps{0};
   std::vector<std::thread> workers;
-  for (int id = 0; id < 2; ++id) workers.emplace_back(worker, std::ref(pool), id, std::ref(failed), std::ref(maps));
+  for (int id = 0; id < 2; ++id) {
+    workers.emplace_back(worker, std::ref(pool), id, std::ref(failed), std::ref(maps), GetParam() > 1);
+  }
   std::thread checker([&] {
     while (!done.load(std::memory_order_relaxed)) {
       pool.check_invariants();  // totals are compared only in quiet moments
@@ -136,6 +152,11 @@ TEST(PoolStressTest, InvariantsHoldWhileThreadsWork) {
   EXPECT_FALSE(failed.load());
   EXPECT_TRUE(pool.check_invariants());
 }
+
+INSTANTIATE_TEST_SUITE_P(Shards, PoolStressTest, ::testing::Values(1u, 2u),
+                         [](const ::testing::TestParamInfo<uint32_t>& i) {
+                           return std::to_string(i.param) + "Shard" + (i.param > 1 ? "s" : "");
+                         });
 
 }  // namespace
 }  // namespace uzram::pool

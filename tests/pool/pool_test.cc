@@ -4,6 +4,8 @@
 
 #include <cstring>
 #include <numeric>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "pool/os.h"
@@ -45,6 +47,58 @@ TEST(PoolTest, CreateRejectsBadOptions) {
   EXPECT_EQ(Pool::create(o).status().code(), Status::Code::kInvalidArgument);
   o.arena_bytes = 4096;
   EXPECT_EQ(Pool::create(o).status().code(), Status::Code::kInvalidArgument);
+  o = {};
+  o.class_shards = kMaxClassShards + 1;
+  Status s = Pool::create(o).status();
+  EXPECT_EQ(s.code(), Status::Code::kInvalidArgument);
+  EXPECT_NE(s.to_string().find("class_shards"), std::string::npos) << s.to_string();
+  o.class_shards = 0;
+  EXPECT_TRUE(Pool::create(o).has_value()) << "0 is one shard per CPU";
+}
+
+// Two threads on two CPUs allocating objects of one class: with one shard
+// they fill one zspage together; with two, each CPU fills a zspage of its
+// own, and a free from the other CPU still returns the object to its shard.
+TEST(PoolTest, ShardsGiveEachCpuItsOwnZspages) {
+  const std::vector<int> cpus = testing::allowed_cpus();
+  if (cpus.size() < 2) GTEST_SKIP() << "needs two CPUs to run on, this process may use " << cpus.size();
+  for (uint32_t shards : {1u, 2u}) {
+    PoolOptions o;
+    o.class_shards = shards;
+    auto pool = make_pool(o);
+    // Shard = CPU number % shards: two CPUs of different parity.
+    int a = cpus[0];
+    int b = -1;
+    for (int c : cpus) {
+      if (c % 2 != a % 2) b = c;
+    }
+    if (b < 0) GTEST_SKIP() << "all allowed CPUs have the same parity";
+    std::vector<Handle> handles;
+    for (int cpu : {a, b}) {
+      std::thread t([&, cpu] {
+        testing::CpuPin pin(cpu);
+        ASSERT_TRUE(pin.ok()) << "cannot run on CPU " << cpu;
+        for (int i = 0; i < 4; ++i) {
+          Handle h = must_alloc(*pool, 100);
+          fill(pool->map(h).bytes(), h.value);
+          handles.push_back(h);
+        }
+      });
+      t.join();
+    }
+    uint64_t zspages = 0;
+    for (const ClassStats& c : pool->class_stats()) zspages += c.zspages;
+    EXPECT_EQ(zspages, shards) << shards << " shard(s)";
+    EXPECT_TRUE(pool->check_invariants());
+    for (Handle h : handles) EXPECT_TRUE(holds(pool->map(h).bytes(), h.value));
+    {
+      testing::CpuPin pin(a);  // frees from CPU a, also of CPU b's objects
+      for (Handle h : handles) pool->free(h);
+    }
+    EXPECT_TRUE(pool->check_invariants());
+    EXPECT_EQ(pool->stats().pages_held, 0u);
+    EXPECT_EQ(pool->stats().objects, 0u);
+  }
 }
 
 TEST(PoolTest, AllocRejectsSizesOutsideOneToPage) {

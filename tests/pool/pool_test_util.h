@@ -1,14 +1,19 @@
 // File: tests/pool/pool_test_util.h
 //
 // Helpers shared by the pool tests: deterministic byte patterns to fill and
-// verify objects with, and the process's anonymous resident size.
+// verify objects with, the process's anonymous resident size, and pinning
+// the calling thread to one CPU (to steer its allocations to a class shard).
 #pragma once
+
+#include <pthread.h>
+#include <sched.h>
 
 #include <cstddef>
 #include <cstdint>
 #include <fstream>
 #include <span>
 #include <string>
+#include <vector>
 
 namespace uzram::pool::testing {
 
@@ -60,5 +65,45 @@ inline uint64_t rss_anon_bytes() {
   }
   return 0;
 }
+
+// The CPUs this thread may run on.
+inline std::vector<int> allowed_cpus() {
+  cpu_set_t set;
+  std::vector<int> cpus;
+  if (pthread_getaffinity_np(pthread_self(), sizeof set, &set) != 0) return cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+  }
+  return cpus;
+}
+
+// Runs the calling thread on one CPU at a time (move_to) until destroyed,
+// then restores the CPU set it had when made. Made and destroyed on the
+// thread it pins.
+class CpuPin {
+ public:
+  CpuPin() { saved_ok_ = pthread_getaffinity_np(pthread_self(), sizeof saved_, &saved_) == 0; }
+  explicit CpuPin(int cpu) : CpuPin() { move_to(cpu); }
+  ~CpuPin() {
+    if (saved_ok_) pthread_setaffinity_np(pthread_self(), sizeof saved_, &saved_);
+  }
+  CpuPin(const CpuPin&) = delete;
+  CpuPin& operator=(const CpuPin&) = delete;
+
+  // False when the kernel refused.
+  bool move_to(int cpu) {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    ok_ = saved_ok_ && pthread_setaffinity_np(pthread_self(), sizeof one, &one) == 0;
+    return ok_;
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  cpu_set_t saved_{};
+  bool saved_ok_ = false;
+  bool ok_ = false;
+};
 
 }  // namespace uzram::pool::testing
