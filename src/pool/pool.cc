@@ -210,6 +210,7 @@ Result<Handle> Pool::Impl::alloc_slow(SizeClass& c, uint32_t size) noexcept {
     // Grow without the class lock: populating pages is a system call, and
     // try_alloc() callers of this class should not wait for it.
     Result<uint32_t> page = grow_zspage(c);
+    if (!page && place_in_another_shard(c, h, size)) return Handle{h};
     MutexLock l(&c.mu);
     if (!page) {
       handles.push_free(c.free_handles, h);
@@ -219,6 +220,21 @@ Result<Handle> Pool::Impl::alloc_slow(SizeClass& c, uint32_t size) noexcept {
     place(c, *page, h, size);
     return Handle{h};
   }
+}
+
+// max_pages or the arena refused c a zspage: a free object in a sibling
+// shard is still room, and a write must not fail while the pool has it.
+bool Pool::Impl::place_in_another_shard(const SizeClass& c, uint32_t h, uint32_t size) noexcept {
+  for (uint32_t s = 1; s < shards; ++s) {
+    SizeClass& other = classes[(c.shard + s) % shards * table.count() + c.table_index];
+    MutexLock l(&other.mu);
+    uint32_t page = other.fullest_nonfull();
+    if (page != kNoPage) {
+      place(other, page, h, size);
+      return true;
+    }
+  }
+  return false;
 }
 
 bool Pool::Impl::charge(uint32_t pages) noexcept {

@@ -86,6 +86,9 @@ struct Pool::Impl {
   // zspage `page`. REQUIRES: the zspage is on c's lists and has a free object.
   void place(SizeClass& c, uint32_t page, uint32_t h, uint32_t size) noexcept UZRAM_REQUIRES(c.mu);
   [[gnu::noinline]] Result<Handle> alloc_slow(SizeClass& c, uint32_t size) noexcept UZRAM_EXCLUDES(c.mu);
+  // Places the object in the fullest non-full zspage of another shard of
+  // c's class, if there is one: the fallback when c cannot grow.
+  bool place_in_another_shard(const SizeClass& c, uint32_t h, uint32_t size) noexcept UZRAM_EXCLUDES(c.mu);
   // A new zspage for c, carved and not yet linked; charges max_pages.
   Result<uint32_t> grow_zspage(SizeClass& c) noexcept UZRAM_EXCLUDES(c.mu);
   void add_zspage(SizeClass& c, uint32_t page) noexcept UZRAM_REQUIRES(c.mu);

@@ -101,6 +101,53 @@ TEST(PoolTest, ShardsGiveEachCpuItsOwnZspages) {
   }
 }
 
+// At max_pages, a CPU whose shard has no room takes a free object of
+// another shard instead of failing, and fails only when no shard has one.
+TEST(PoolTest, FullPoolLendsRoomAcrossShards) {
+  const std::vector<int> cpus = testing::allowed_cpus();
+  int a = -1;
+  int b = -1;
+  for (int c : cpus) {
+    if (a < 0) a = c;
+    else if (b < 0 && c % 2 != a % 2) b = c;
+  }
+  if (b < 0) GTEST_SKIP() << "needs two CPUs of different parity to run on";
+  PoolOptions o;
+  o.class_shards = 2;
+  o.max_pages = 1;  // one zspage of a one-page class
+  auto pool = make_pool(o);
+  const size_t size = 1000;  // three objects in one 4 KiB page (header included)
+  std::vector<Handle> handles;
+  {
+    testing::CpuPin pin(a);
+    ASSERT_TRUE(pin.ok());
+    handles.push_back(must_alloc(*pool, size));
+  }
+  ASSERT_EQ(pool->stats().pages_held, 1u) << "the class must have one-page zspages for this test";
+  {
+    testing::CpuPin pin(b);
+    ASSERT_TRUE(pin.ok());
+    for (;;) {
+      Result<Handle> h = pool->alloc(size);
+      if (!h) {
+        EXPECT_EQ(h.status().code(), Status::Code::kNoSpace) << h.status().to_string();
+        break;
+      }
+      fill(pool->map(*h).bytes(), h->value);
+      handles.push_back(*h);
+    }
+  }
+  uint64_t objs = 0;
+  for (const ClassStats& c : pool->class_stats()) objs += c.objs_allocated;
+  EXPECT_EQ(handles.size(), objs) << "every object of the one zspage was used before kNoSpace";
+  EXPECT_GT(handles.size(), 1u);
+  EXPECT_EQ(pool->stats().pages_held, 1u);
+  EXPECT_TRUE(pool->check_invariants());
+  for (size_t i = 1; i < handles.size(); ++i) EXPECT_TRUE(holds(pool->map(handles[i]).bytes(), handles[i].value));
+  for (Handle h : handles) pool->free(h);
+  EXPECT_EQ(pool->stats().pages_held, 0u);
+}
+
 TEST(PoolTest, AllocRejectsSizesOutsideOneToPage) {
   auto pool = make_pool();
   EXPECT_EQ(pool->alloc(0).status().code(), Status::Code::kInvalidArgument);
