@@ -33,6 +33,8 @@ void pool_fatal(const char* format, ...) noexcept {
 
 namespace {
 
+static_assert(kMaxClassShards - 1 <= 0x3, "the shard must fit entry bits 61..62");
+
 uint32_t shards_for(uint32_t asked) {
   if (asked != 0) return asked;
   return std::clamp(std::thread::hardware_concurrency(), 1u, kMaxClassShards);
@@ -226,7 +228,7 @@ Result<Handle> Pool::Impl::alloc_slow(SizeClass& c, uint32_t size) noexcept {
 // shard is still room, and a write must not fail while the pool has it.
 bool Pool::Impl::place_in_another_shard(const SizeClass& c, uint32_t h, uint32_t size) noexcept {
   for (uint32_t s = 1; s < shards; ++s) {
-    SizeClass& other = classes[(c.shard + s) % shards * table.count() + c.table_index];
+    SizeClass& other = classes[((c.shard + s) % shards) * table.count() + c.table_index];
     MutexLock l(&other.mu);
     uint32_t page = other.fullest_nonfull();
     if (page != kNoPage) {

@@ -108,7 +108,8 @@ struct PoolStats {
   uint64_t objects = 0;          // objects allocated and not freed
   uint64_t object_bytes = 0;     // sum of the sizes asked for those objects
   uint64_t pages_compacted = 0;  // pages freed by compaction, cumulative
-  uint64_t grow_failures = 0;    // alloc() refused by max_pages or the arena
+  uint64_t grow_failures = 0;    // zspages refused by max_pages or the arena (the
+                                 // alloc() may still be served by another shard)
 };
 
 class Pool {

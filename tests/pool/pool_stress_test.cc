@@ -153,6 +153,59 @@ TEST_P(PoolStressTest, InvariantsHoldWhileThreadsWork) {
   EXPECT_TRUE(pool.check_invariants());
 }
 
+// Two threads hopping between CPUs against a max_pages that they hit all the
+// time: grows are refused and objects are lent across shards (the fallback
+// of alloc_slow) while the other thread frees into them.
+TEST_P(PoolStressTest, FullPoolLendsRoomWhileThreadsWork) {
+  PoolOptions o;
+  o.class_shards = GetParam();
+  o.max_pages = 48;
+  Result<std::unique_ptr<Pool>> p = Pool::create(o);
+  ASSERT_TRUE(p.has_value());
+  Pool& pool = **p;
+  std::atomic<uint64_t> refused{0};
+  auto body = [&](int id) {
+    std::mt19937_64 rng(id + 17);
+    std::vector<Owned> mine;
+    uint64_t seed = uint64_t(id) << 40;
+    const std::vector<int> cpus = testing::allowed_cpus();
+    testing::CpuPin pin;
+    for (int step = 0; step < kSteps / 2; ++step) {
+      if (cpus.size() > 1 && step % 500 == 0) pin.move_to(cpus[(id + step / 500) % cpus.size()]);
+      uint64_t r = rng();
+      if (r % 100 < 60) {
+        size_t size = 200 + (r >> 16) % 300;  // a few classes, so they fill up
+        Result<Handle> a = pool.alloc(size);
+        if (!a) {
+          ASSERT_EQ(a.status().code(), Status::Code::kNoSpace) << a.status().to_string();
+          refused.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
+        fill(pool.map(*a).bytes(), ++seed);
+        mine.push_back({*a, size, seed});
+      } else if (!mine.empty()) {
+        size_t i = (r >> 16) % mine.size();
+        ASSERT_TRUE(holds(pool.map(mine[i].h).bytes(), mine[i].seed)) << "thread " << id;
+        pool.free(mine[i].h);
+        mine[i] = mine.back();
+        mine.pop_back();
+      }
+    }
+    for (const Owned& own : mine) {
+      EXPECT_TRUE(holds(pool.map(own.h).bytes(), own.seed)) << "thread " << id;
+      pool.free(own.h);
+    }
+  };
+  std::thread a(body, 0);
+  std::thread b(body, 1);
+  a.join();
+  b.join();
+  EXPECT_GT(refused.load(), 0u) << "the limit was never reached";
+  EXPECT_TRUE(pool.check_invariants());
+  EXPECT_EQ(pool.stats().objects, 0u);
+  EXPECT_EQ(pool.stats().pages_held, 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(Shards, PoolStressTest, ::testing::Values(1u, 2u),
                          [](const ::testing::TestParamInfo<uint32_t>& i) {
                            return std::to_string(i.param) + "Shard" + (i.param > 1 ? "s" : "");
