@@ -29,7 +29,7 @@
 //              on different CPUs then share no class lock, no zspage and no
 //              object's cache lines, which cost two writers 1-4 % more CPU a
 //              page (docs/pool.md). The price is up to one partly filled
-//              zspage more per class in use and extra shard: 0.8-1.4 MB for
+//              zspage more per class in use and extra shard: 0.6-1.4 MB for
 //              the two corpora of docs/BENCHMARKS.md. An object stays in its
 //              shard for life (compaction moves it only within it); a free
 //              from any CPU goes to the object's shard.
