@@ -87,7 +87,7 @@ for i in range(1, n + 1):
     k = r.get("kernel", {})
     ratios = r.get("ratios", {})
     if "skipped" in k:
-        notes.append(f"{name}, {r['threads']} thread(s): kernel zram skipped: {k['skipped']}")
+        notes.append(f"{name}, {r['threads']} thread(s): kernel zram skipped ({k.get('skipped_because', 'error')}): {k['skipped']}")
     rss = r.get("rss_anon_delta_bytes")
     row = [name, r["threads"], fmt(r["write_MBps"]), fmt(r["read_MBps"]),
            fmt(k.get("write_MBps")), fmt(k.get("read_MBps")),

@@ -35,6 +35,7 @@
 #include "cli/bench_sides.h"
 #include "cli/commands.h"
 #include "cli/input_file.h"
+#include "cli/kernel_zram.h"
 #include "cli/progress.h"
 #include "codec/codec.h"
 #include "uzram/async_engine.h"
@@ -75,6 +76,7 @@ struct Comparison {
   SideResult uz;
   std::optional<SideResult> kernel;  // when --compare-kernel and at least one round ran
   std::string kernel_skipped;        // why the kernel's side stopped, or never ran
+  std::string_view kernel_skip_kind;  // skip_kind() of that reason
   std::vector<PhaseOutcome> sync1_rounds;  // --async: the one-thread synchronous write of each round
 
   // The fastest of sync1_rounds; null without --async.
@@ -147,13 +149,16 @@ Json report_json(const BenchOptions& opts, const InputFile& input, const Compari
     if (c.kernel) {
       const SideResult& k = *c.kernel;
       j["kernel"] = side_json(k, opts.side.threads);
-      if (!c.kernel_skipped.empty()) j["kernel"]["stopped"] = c.kernel_skipped;
+      if (!c.kernel_skipped.empty()) {
+        j["kernel"]["stopped"] = c.kernel_skipped;
+        j["kernel"]["stopped_because"] = c.kernel_skip_kind;
+      }
       ratios["write"] = ratio(mbps(uz, uz.write), mbps(k, k.write));
       ratios["read"] = ratio(mbps(uz, uz.read), mbps(k, k.read));
       ratios["mem_used"] =
           ratio(static_cast<double>(uz.stats.mem_used_total), static_cast<double>(k.stats.mem_used_total));
     } else {
-      j["kernel"] = {{"skipped", c.kernel_skipped}};
+      j["kernel"] = {{"skipped", c.kernel_skipped}, {"skipped_because", c.kernel_skip_kind}};
     }
   }
   if (!ratios.empty()) j["ratios"] = std::move(ratios);
@@ -217,7 +222,9 @@ void print_table(const BenchOptions& opts, const InputFile& input, const Compari
   };
   round_line("uzram", uz);
   if (k) round_line("kernel zram", *k);
-  if (k && !c.kernel_skipped.empty()) out += fmt::format("  kernel zram stopped {}\n", c.kernel_skipped);
+  if (k && !c.kernel_skipped.empty()) {
+    out += fmt::format("  kernel zram stopped ({}) {}\n", c.kernel_skip_kind, c.kernel_skipped);
+  }
   std::fputs(out.c_str(), stdout);
 }
 
@@ -267,8 +274,10 @@ void run_bench(const BenchOptions& opts) {
     Result<SideResult> k = run_kernel(opts.side, input, progress);
     if (!k) {
       c.kernel_skipped = std::string(k.status().message());
+      c.kernel_skip_kind = skip_kind(k.status());
       if (round > 0) c.kernel_skipped = fmt::format("after {} round(s): {}", round, c.kernel_skipped);
-      std::fprintf(stderr, "kernel zram skipped: %s\n", c.kernel_skipped.c_str());
+      std::fprintf(stderr, "kernel zram skipped (%s): %s\n", std::string(c.kernel_skip_kind).c_str(),
+                   c.kernel_skipped.c_str());
       return;
     }
     if (!c.kernel) c.kernel.emplace();

@@ -369,4 +369,12 @@ Result<StoreStats> ZramDevice::stats() const {
   return stats;
 }
 
+std::string_view skip_kind(const Status& why) noexcept {
+  switch (why.code()) {
+    case Status::Code::kBusy: return "busy";
+    case Status::Code::kUnsupported: return "unsupported";
+    default: return "error";
+  }
+}
+
 }  // namespace uzram::cli

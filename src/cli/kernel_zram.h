@@ -79,6 +79,12 @@ class ZramDevice {
   Fd io_fd_;
 };
 
+// Why a benchmark's kernel side did not run, as one word for scripts and
+// tests: "busy" (another user has the device: try again later),
+// "unsupported" (not root, no zram, or the algorithm is not offered) or
+// "error" (anything else; the message says what).
+std::string_view skip_kind(const Status& why) noexcept;
+
 // Our codec name for the kernel's: "lzo" is "lzo" (not "lzo-rle", which
 // differs in its output), others keep their names. Parameters after ':' are
 // dropped.

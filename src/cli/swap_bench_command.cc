@@ -274,7 +274,7 @@ Json side_json(const Side& s) {
 }
 
 void report(const SwapBenchOptions& o, uint64_t size, uint64_t limit, const InputFile* corpus, const Side& uz,
-            const std::optional<Side>& k, const std::string& skipped) {
+            const std::optional<Side>& k, const std::string& skipped, std::string_view skipped_because) {
   const char* names[] = {"fill", "sequential", "uniform", "skewed", "verify"};
   if (o.json) {
     Json j{{"size_bytes", size},   {"limit_bytes", limit}, {"algo", o.algo},
@@ -293,7 +293,10 @@ void report(const SwapBenchOptions& o, uint64_t size, uint64_t limit, const Inpu
       j["kernel_time_over_uzram"] = ratios;
     } else {
       j["kernel"] = nullptr;
-      if (!skipped.empty()) j["kernel_skipped"] = skipped;
+      if (!skipped.empty()) {
+        j["kernel_skipped"] = skipped;
+        j["kernel_skipped_because"] = skipped_because;
+      }
     }
     std::printf("%s\n", j.dump(2).c_str());
     return;
@@ -333,7 +336,7 @@ void report(const SwapBenchOptions& o, uint64_t size, uint64_t limit, const Inpu
       d.value("swap_outs", 0ull), d.value("readahead_pages", 0ull), d.value("readahead_hits", 0ull),
       d.value("refaults", 0ull), d["fault_latency"].value("p50_ns", 0ull) / 1000.0,
       d["fault_latency"].value("p99_ns", 0ull) / 1000.0);
-  if (!k && !skipped.empty()) out += "kernel swap: skipped: " + skipped + "\n";
+  if (!k && !skipped.empty()) out += "kernel swap: skipped (" + std::string(skipped_because) + "): " + skipped + "\n";
   std::fputs(out.c_str(), stdout);
 }
 
@@ -356,16 +359,18 @@ void run_swap_bench(const SwapBenchOptions& o) {
   Side uz = run_uzram(o, size, limit, in, progress);
   std::optional<Side> kernel;
   std::string skipped;
+  std::string_view skipped_because;
   if (o.compare_kernel) {
     Result<Side> k = run_kernel(o, size, limit, in);
     if (k) {
       kernel = std::move(k).value();
     } else {
       skipped = std::string(k.status().message());
-      std::fprintf(stderr, "kernel swap skipped: %s\n", skipped.c_str());
+      skipped_because = skip_kind(k.status());
+      std::fprintf(stderr, "kernel swap skipped (%s): %s\n", std::string(skipped_because).c_str(), skipped.c_str());
     }
   }
-  report(o, size, limit, in, uz, kernel, skipped);
+  report(o, size, limit, in, uz, kernel, skipped, skipped_because);
   std::fflush(stdout);
   if (uz.work.bad_pages != 0 || (kernel && kernel->work.bad_pages != 0)) throw CLI::RuntimeError(1);
 }
