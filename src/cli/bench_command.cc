@@ -76,7 +76,7 @@ struct Comparison {
   SideResult uz;
   std::optional<SideResult> kernel;  // when --compare-kernel and at least one round ran
   std::string kernel_skipped;        // why the kernel's side stopped, or never ran
-  std::string_view kernel_skip_kind;  // skip_kind() of that reason
+  std::string_view kernel_skip_kind; // skip_kind() of that reason
   std::vector<PhaseOutcome> sync1_rounds;  // --async: the one-thread synchronous write of each round
 
   // The fastest of sync1_rounds; null without --async.
@@ -276,8 +276,7 @@ void run_bench(const BenchOptions& opts) {
       c.kernel_skipped = std::string(k.status().message());
       c.kernel_skip_kind = skip_kind(k.status());
       if (round > 0) c.kernel_skipped = fmt::format("after {} round(s): {}", round, c.kernel_skipped);
-      std::fprintf(stderr, "kernel zram skipped (%s): %s\n", std::string(c.kernel_skip_kind).c_str(),
-                   c.kernel_skipped.c_str());
+      fmt::print(stderr, "kernel zram skipped ({}): {}\n", c.kernel_skip_kind, c.kernel_skipped);
       return;
     }
     if (!c.kernel) c.kernel.emplace();

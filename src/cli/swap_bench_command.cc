@@ -336,7 +336,7 @@ void report(const SwapBenchOptions& o, uint64_t size, uint64_t limit, const Inpu
       d.value("swap_outs", 0ull), d.value("readahead_pages", 0ull), d.value("readahead_hits", 0ull),
       d.value("refaults", 0ull), d["fault_latency"].value("p50_ns", 0ull) / 1000.0,
       d["fault_latency"].value("p99_ns", 0ull) / 1000.0);
-  if (!k && !skipped.empty()) out += "kernel swap: skipped (" + std::string(skipped_because) + "): " + skipped + "\n";
+  if (!k && !skipped.empty()) out += fmt::format("kernel swap: skipped ({}): {}\n", skipped_because, skipped);
   std::fputs(out.c_str(), stdout);
 }
 
@@ -367,7 +367,7 @@ void run_swap_bench(const SwapBenchOptions& o) {
     } else {
       skipped = std::string(k.status().message());
       skipped_because = skip_kind(k.status());
-      std::fprintf(stderr, "kernel swap skipped (%s): %s\n", std::string(skipped_because).c_str(), skipped.c_str());
+      fmt::print(stderr, "kernel swap skipped ({}): {}\n", skipped_because, skipped);
     }
   }
   report(o, size, limit, in, uz, kernel, skipped, skipped_because);
