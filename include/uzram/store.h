@@ -46,6 +46,12 @@ struct StoreOptions {
   std::string recomp_algorithms[3];
   uint64_t mem_limit = 0;           // bytes of pool memory; 0 = no limit
   uint32_t max_pages_per_zspage = 8;  // 1..16
+  // Copies of each size class of the pool, each with its own lock and
+  // zspages; an allocation takes the copy of the CPU it runs on. 0: one per
+  // CPU, at most 4 (the fastest for writers on several CPUs); 1: one shared
+  // copy, the least memory (a class in use holds one partly filled zspage
+  // per copy: 0.3-0.7 % of mem_used for two copies; docs/pool.md, Shards).
+  uint32_t class_shards = 0;        // 0..4
   size_t streams = 0;               // compression streams; 0 = one per CPU
   // Pages compressed together as one unit: 1 (zram's page by page) or
   // 2..32. Larger units compress faster and smaller, but a write of part of

@@ -53,6 +53,11 @@ Status validate_store_options(const StoreOptions& o) {
     return Status::invalid_argument("max_pages_per_zspage must be 1..16 (got " +
                                     std::to_string(o.max_pages_per_zspage) + ")");
   }
+  if (o.class_shards > pool::kMaxClassShards) {
+    return Status::invalid_argument("class_shards must be 0 (one per CPU) or 1.." +
+                                    std::to_string(pool::kMaxClassShards) + " (got " +
+                                    std::to_string(o.class_shards) + ")");
+  }
   if (!(o.inject_fast_path_failure >= 0.0 && o.inject_fast_path_failure <= 1.0)) {  // also rejects NaN
     return Status::invalid_argument("inject_fast_path_failure must be a fraction within 0..1 (got " +
                                     std::to_string(o.inject_fast_path_failure) + ")");
@@ -85,7 +90,7 @@ pool::PoolOptions pool_options_for(const StoreOptions& options) {
   po.max_pages_per_zspage = options.max_pages_per_zspage;
   po.arena_bytes = static_cast<size_t>(2 * options.disksize + kArenaSlack);
   po.max_pages = static_cast<size_t>((options.mem_limit + kPageSize - 1) / kPageSize);
-  po.class_shards = 0;  // one per CPU: writers on two CPUs share no class lock or zspage
+  po.class_shards = options.class_shards;
   return po;
 }
 

@@ -3,8 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <string>
+#include <thread>
+#include <vector>
 
+#include "pool/pool_test_util.h"
 #include "uzram/store.h"
 
 namespace uzram {
@@ -65,6 +69,57 @@ TEST(StoreOpenTest, MaxPagesPerZspageIsOneToSixteen) {
   EXPECT_TRUE(Store::open(o).has_value());
   o.max_pages_per_zspage = 1;
   EXPECT_TRUE(Store::open(o).has_value());
+}
+
+TEST(StoreOpenTest, ClassShardsAreZeroToFour) {
+  StoreOptions o = good();
+  o.class_shards = 5;
+  expect_invalid(o, "class_shards");
+  for (uint32_t shards : {0u, 1u, 4u}) {
+    o.class_shards = shards;
+    EXPECT_TRUE(Store::open(o).has_value()) << shards;
+  }
+}
+
+// The option reaches the pool: the same page written from two CPUs of
+// different parity lands in one zspage with one shard and in two with two.
+TEST(StoreOpenTest, ClassShardsReachThePool) {
+  const std::vector<int> cpus = pool::testing::allowed_cpus();
+  int a = cpus.empty() ? -1 : cpus[0];
+  int b = -1;
+  for (int c : cpus) {
+    if (c % 2 != a % 2) b = c;
+  }
+  if (b < 0) GTEST_SKIP() << "needs two allowed CPUs of different parity";
+  alignas(kPageSize) std::byte page[kPageSize];
+  for (size_t i = 0; i < kPageSize; ++i) page[i] = static_cast<std::byte>("uzram class shard "[i % 18]);
+  uint64_t mem_used[2] = {};
+  for (uint32_t shards : {1u, 2u}) {
+    StoreOptions o = good();
+    o.class_shards = shards;
+    Result<std::unique_ptr<Store>> s = Store::open(o);
+    ASSERT_TRUE(s.has_value()) << s.status().to_string();
+    PageIndex next = 0;
+    for (int cpu : {a, b}) {
+      std::thread t([&, cpu] {
+        pool::testing::CpuPin pin(cpu);
+        ASSERT_TRUE(pin.ok()) << "cannot run on CPU " << cpu;
+        for (int i = 0; i < 2; ++i) ASSERT_TRUE((*s)->write(next++, PageView(page, kPageSize)).is_ok());
+      });
+      t.join();
+    }
+    const StoreStats st = (*s)->stats();
+    EXPECT_EQ(st.same_pages, 0u);
+    EXPECT_EQ(st.huge_pages, 0u);
+    mem_used[shards - 1] = st.mem_used_total;
+    alignas(kPageSize) std::byte out[kPageSize];
+    for (PageIndex i = 0; i < next; ++i) {
+      ASSERT_TRUE((*s)->read(i, PageBuffer(out, kPageSize)).is_ok());
+      EXPECT_EQ(std::memcmp(out, page, kPageSize), 0) << "page " << i;
+    }
+  }
+  EXPECT_GT(mem_used[0], 0u);
+  EXPECT_EQ(mem_used[1], 2 * mem_used[0]) << "one shard: " << mem_used[0] << " bytes";
 }
 
 TEST(StoreOpenTest, InjectionRateIsAFraction) {
