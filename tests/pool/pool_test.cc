@@ -60,19 +60,14 @@ TEST(PoolTest, CreateRejectsBadOptions) {
 // they fill one zspage together; with two, each CPU fills a zspage of its
 // own, and a free from the other CPU still returns the object to its shard.
 TEST(PoolTest, ShardsGiveEachCpuItsOwnZspages) {
-  const std::vector<int> cpus = testing::allowed_cpus();
-  if (cpus.size() < 2) GTEST_SKIP() << "needs two CPUs to run on, this process may use " << cpus.size();
+  const auto two_cpus = testing::cpus_of_different_parity();
+  if (!two_cpus) GTEST_SKIP() << "needs two CPUs of different parity to run on";
+  const int a = two_cpus->first;
+  const int b = two_cpus->second;
   for (uint32_t shards : {1u, 2u}) {
     PoolOptions o;
     o.class_shards = shards;
     auto pool = make_pool(o);
-    // Shard = CPU number % shards: two CPUs of different parity.
-    int a = cpus[0];
-    int b = -1;
-    for (int c : cpus) {
-      if (c % 2 != a % 2) b = c;
-    }
-    if (b < 0) GTEST_SKIP() << "all allowed CPUs have the same parity";
     std::vector<Handle> handles;
     for (int cpu : {a, b}) {
       std::thread t([&, cpu] {
@@ -104,14 +99,10 @@ TEST(PoolTest, ShardsGiveEachCpuItsOwnZspages) {
 // At max_pages, a CPU whose shard has no room takes a free object of
 // another shard instead of failing, and fails only when no shard has one.
 TEST(PoolTest, FullPoolLendsRoomAcrossShards) {
-  const std::vector<int> cpus = testing::allowed_cpus();
-  int a = -1;
-  int b = -1;
-  for (int c : cpus) {
-    if (a < 0) a = c;
-    else if (b < 0 && c % 2 != a % 2) b = c;
-  }
-  if (b < 0) GTEST_SKIP() << "needs two CPUs of different parity to run on";
+  const auto two_cpus = testing::cpus_of_different_parity();
+  if (!two_cpus) GTEST_SKIP() << "needs two CPUs of different parity to run on";
+  const int a = two_cpus->first;
+  const int b = two_cpus->second;
   PoolOptions o;
   o.class_shards = 2;
   o.max_pages = 1;  // one zspage of a one-page class

@@ -11,7 +11,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <fstream>
+#include <optional>
 #include <span>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -75,6 +77,17 @@ inline std::vector<int> allowed_cpus() {
     if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
   }
   return cpus;
+}
+
+// Two CPUs this thread may run on whose numbers differ in parity, so that
+// with two class shards (shard = CPU % shards) they use different shards;
+// none when there are no such two.
+inline std::optional<std::pair<int, int>> cpus_of_different_parity() {
+  const std::vector<int> cpus = allowed_cpus();
+  for (int c : cpus) {
+    if (c % 2 != cpus[0] % 2) return std::pair{cpus[0], c};
+  }
+  return std::nullopt;
 }
 
 // Runs the calling thread on one CPU at a time (move_to) until destroyed,

@@ -5,8 +5,8 @@
 #include <cmath>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <thread>
-#include <vector>
 
 #include "pool/pool_test_util.h"
 #include "uzram/store.h"
@@ -84,15 +84,14 @@ TEST(StoreOpenTest, ClassShardsAreZeroToFour) {
 // The option reaches the pool: the same page written from two CPUs of
 // different parity lands in one zspage with one shard and in two with two.
 TEST(StoreOpenTest, ClassShardsReachThePool) {
-  const std::vector<int> cpus = pool::testing::allowed_cpus();
-  int a = cpus.empty() ? -1 : cpus[0];
-  int b = -1;
-  for (int c : cpus) {
-    if (c % 2 != a % 2) b = c;
-  }
-  if (b < 0) GTEST_SKIP() << "needs two allowed CPUs of different parity";
+  const auto two_cpus = pool::testing::cpus_of_different_parity();
+  if (!two_cpus) GTEST_SKIP() << "needs two CPUs of different parity to run on";
+  const int a = two_cpus->first;
+  const int b = two_cpus->second;
+  // Text that compresses well and is not one repeated word.
+  constexpr std::string_view kText = "uzram class shard ";
   alignas(kPageSize) std::byte page[kPageSize];
-  for (size_t i = 0; i < kPageSize; ++i) page[i] = static_cast<std::byte>("uzram class shard "[i % 18]);
+  for (size_t i = 0; i < kPageSize; ++i) page[i] = static_cast<std::byte>(kText[i % kText.size()]);
   uint64_t mem_used[2] = {};
   for (uint32_t shards : {1u, 2u}) {
     StoreOptions o = good();
