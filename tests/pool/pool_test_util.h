@@ -13,8 +13,8 @@
 #include <fstream>
 #include <optional>
 #include <span>
-#include <utility>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace uzram::pool::testing {
