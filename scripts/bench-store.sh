@@ -1,21 +1,30 @@
 #!/usr/bin/env bash
-# bench-store.sh: uzram's Store beside the kernel's zram on the two corpora,
-# as a Markdown table on stdout (progress and notes on stderr).
+# bench-store.sh: uzram's Store (and its asynchronous engine) beside the
+# kernel's zram on the two corpora, as Markdown tables on stdout (progress and
+# notes on stderr).
 #
 #   scripts/bench-store.sh
+#   RUNS=8 THREADS=2 ASYNC=1 scripts/bench-store.sh   # the batches of docs/BENCHMARKS.md
 #
 # Builds a Release `uzram` in ./build/release if needed (the tree
 # scripts/main.sh uses), makes ./corpus/python-heap.bin (a Python heap) and
 # ./corpus/usr-bin.bin (executables) with make-corpus.sh if they are missing
-# (the same files main.sh makes), then runs, for each corpus and each thread
-# count,
+# (the same files main.sh makes), then RUNS times, for each corpus and each
+# thread count, runs
 #   uzram bench --input CORPUS --compare-kernel --algo lz4 --threads N --json
-# The kernel's side needs root and an unused /dev/zram0; without them its
-# columns say why they are empty.
+# and, with ASYNC=1, after them for each thread count
+#   uzram bench --input corpus/python-heap.bin --async --compare-kernel --algo lz4 --threads N --json
+# so that the runs of one iteration are interleaved with the next one's, as
+# the host drifts. Prints a table with one row per run, then, when RUNS > 1,
+# min / median / max of each ratio with how many runs met the issues'
+# targets (write ratio >= 1.0; async / sync1 >= 1.8). The kernel's side needs
+# root and an unused /dev/zram0; without them its columns say why they are
+# empty.
 #
 # Environment: BUILD_DIR (build/release), CORPUS_DIR (corpus), ALGO (lz4),
-# THREADS ("1 2"), PYTHON_MIB (512), EXEC_MIB (300), UZRAM (a uzram binary to
-# use instead of building one).
+# THREADS ("1 2"), RUNS (1), ASYNC (0), PYTHON_MIB (512), EXEC_MIB (300),
+# UZRAM (a uzram binary to use instead of building one).
+# Exit status: 0 when every run verified, 1 otherwise.
 set -euo pipefail
 
 cd "$(dirname -- "$0")/.."
@@ -23,10 +32,15 @@ build_dir=${BUILD_DIR:-build/release}
 corpus_dir=${CORPUS_DIR:-corpus}
 algo=${ALGO:-lz4}
 threads_list=${THREADS:-1 2}
+runs=${RUNS:-1}
+async=${ASYNC:-0}
 python_mib=${PYTHON_MIB:-512}
 exec_mib=${EXEC_MIB:-300}
 
 log() { echo "bench-store: $*" >&2; }
+
+[[ "$runs" =~ ^[1-9][0-9]*$ ]] || { log "RUNS must be a positive integer, not '$runs'"; exit 2; }
+[[ "$async" == 0 || "$async" == 1 ]] || { log "ASYNC must be 0 or 1, not '$async'"; exit 2; }
 
 if [[ -n "${UZRAM:-}" ]]; then
   uzram=$UZRAM
@@ -42,24 +56,49 @@ mkdir -p "$corpus_dir"
 [[ -s "$corpus_dir/python-heap.bin" ]] || scripts/make-corpus.sh python "$corpus_dir/python-heap.bin" "$python_mib"
 [[ -s "$corpus_dir/usr-bin.bin" ]] || scripts/make-corpus.sh exec "$corpus_dir/usr-bin.bin" "$exec_mib"
 
-results=$(mktemp -d)
-trap 'rm -rf -- "$results"' EXIT
-commands=()
-n=0
+# One iteration's runs: a row label, the input, the thread count, and
+# whether the run goes through the engine (--async).
+plan_names=()
+plan_inputs=()
+plan_threads=()
+plan_async=()
 for corpus in python-heap usr-bin; do
   for threads in $threads_list; do
-    cmd=("$uzram" bench --input "$corpus_dir/$corpus.bin" --compare-kernel --algo "$algo" --threads "$threads" --json)
-    log "running: ${cmd[*]}"
-    commands+=("${cmd[*]}")
+    plan_names+=("$corpus") plan_inputs+=("$corpus_dir/$corpus.bin") plan_threads+=("$threads") plan_async+=(0)
+  done
+done
+if [[ "$async" == 1 ]]; then
+  for threads in $threads_list; do
+    plan_names+=("python-heap --async") plan_inputs+=("$corpus_dir/python-heap.bin") plan_threads+=("$threads") plan_async+=(1)
+  done
+fi
+
+# The command of the plan's run $1.
+plan_command() {
+  cmd=("$uzram" bench --input "${plan_inputs[$1]}" --threads "${plan_threads[$1]}")
+  [[ "${plan_async[$1]}" == 1 ]] && cmd+=(--async)
+  cmd+=(--compare-kernel --algo "$algo" --json)
+}
+
+results=$(mktemp -d)
+trap 'rm -rf -- "$results"' EXIT
+n=0
+total=$((runs * ${#plan_names[@]}))
+for ((run = 1; run <= runs; run++)); do
+  for i in "${!plan_names[@]}"; do
+    plan_command "$i"
     n=$((n + 1))
+    log "[$n/$total] ${cmd[*]}"
     # A failed verification exits 1 but still prints its figures: keep them.
     "${cmd[@]}" >"$results/$n.json" || log "exit status $? (see the verified column)"
-    echo "$corpus" >"$results/$n.name"
+    echo "${plan_names[$i]}" >"$results/$n.name"
   done
 done
 
-python3 - "$results" "$n" "$algo" <<'PYTHON'
+status=0
+python3 - "$results" "$n" "$algo" <<'PYTHON' || status=$?
 import json
+import statistics
 import sys
 
 results, n, algo = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -70,12 +109,28 @@ def fmt(v, digits=1):
     return "-" if v is None else f"{v:.{digits}f}"
 
 
+def spread(values, digits):
+    """min / median / max of the values present, or '-'."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    return " / ".join(f"{v:.{digits}f}" for v in (min(values), statistics.median(values), max(values)))
+
+
+def met(values, target):
+    values = [v for v in values if v is not None]
+    return f"{sum(v >= target for v in values)} of {len(values)}" if values else "-"
+
+
+runs = []  # (name, result) for every run that printed a result
+failed = False
 print(f"uzram Store vs kernel zram, {algo}, 4 KiB pages; MB = 1e6 bytes, MiB = 2^20 bytes")
 print()
 print("| corpus | threads | uzram write MB/s | uzram read MB/s | kernel write MB/s | kernel read MB/s "
       "| write ratio | read ratio | uzram mem_used MiB | kernel mem_used MiB | mem_used ratio "
-      "| uzram RSS delta MiB | verified (uzram/kernel) |")
-print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
+      "| uzram RSS delta MiB | RSS / (mem_used + slot table) | async / sync1 | submit p99 µs "
+      "| verified (uzram/kernel) |")
+print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|")
 notes = []
 for i in range(1, n + 1):
     name = open(f"{results}/{i}.name").read().strip()
@@ -83,27 +138,62 @@ for i in range(1, n + 1):
         r = json.load(open(f"{results}/{i}.json"))
     except (OSError, ValueError):
         print(f"| {name} | ? | no result (see stderr) |")
+        failed = True
         continue
+    runs.append((name, r))
     k = r.get("kernel", {})
     ratios = r.get("ratios", {})
     if "skipped" in k:
         notes.append(f"{name}, {r['threads']} thread(s): kernel zram skipped ({k.get('skipped_because', 'error')}): {k['skipped']}")
     rss = r.get("rss_anon_delta_bytes")
+    rss_ratio = rss / (r["mem_used_bytes"] + r["slot_table_bytes"]) if rss is not None else None
+    verified_k = "-" if "verified" not in k else ("yes" if k["verified"] else "NO")
+    failed |= not r["verified"] or verified_k == "NO"
     row = [name, r["threads"], fmt(r["write_MBps"]), fmt(r["read_MBps"]),
            fmt(k.get("write_MBps")), fmt(k.get("read_MBps")),
-           fmt(ratios.get("write"), 2), fmt(ratios.get("read"), 2),
+           fmt(ratios.get("write"), 3), fmt(ratios.get("read"), 2),
            fmt(r["mem_used_bytes"] / MIB), fmt(k["mem_used_bytes"] / MIB if "mem_used_bytes" in k else None),
-           fmt(ratios.get("mem_used"), 3), fmt(rss / MIB if rss is not None else None),
-           f"{'yes' if r['verified'] else 'NO'}/{'-' if 'verified' not in k else ('yes' if k['verified'] else 'NO')}"]
+           fmt(ratios.get("mem_used"), 4), fmt(rss / MIB if rss is not None else None),
+           fmt(rss_ratio, 3), fmt(ratios.get("write_vs_sync1"), 3), fmt(r.get("submit_p99_us"), 2),
+           f"{'yes' if r['verified'] else 'NO'}/{verified_k}"]
     print("| " + " | ".join(str(c) for c in row) + " |")
+
+groups = {}
+for name, r in runs:
+    groups.setdefault((name, r["threads"]), []).append(r)
+if any(len(g) > 1 for g in groups.values()):
+    print()
+    print("min / median / max over the runs:")
+    print()
+    print("| corpus | threads | runs | write ratio | at or over 1.0 | write CPU, uzram / kernel "
+          "| read ratio | mem_used ratio | RSS / (mem_used + slot table) | async / sync1 | at or over 1.8 "
+          "| submit p99 µs |")
+    print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
+    for (name, threads), g in groups.items():
+        ratio = lambda key: [r.get("ratios", {}).get(key) for r in g]
+        cpu = [r["write_cpu_seconds"] / r["kernel"]["write_cpu_seconds"]
+               if r.get("kernel", {}).get("write_cpu_seconds") else None for r in g]
+        rss = [r["rss_anon_delta_bytes"] / (r["mem_used_bytes"] + r["slot_table_bytes"]) for r in g]
+        is_async = any("write_vs_sync1" in r.get("ratios", {}) for r in g)
+        row = [name, threads, len(g), spread(ratio("write"), 3), met(ratio("write"), 1.0),
+               spread(cpu, 3), spread(ratio("read"), 2), spread(ratio("mem_used"), 4), spread(rss, 3),
+               spread(ratio("write_vs_sync1"), 3) if is_async else "-",
+               met(ratio("write_vs_sync1"), 1.8) if is_async else "-",
+               spread([r.get("submit_p99_us") for r in g], 2) if is_async else "-"]
+        print("| " + " | ".join(str(c) for c in row) + " |")
 for note in notes:
     print()
     print(note)
+sys.exit(1 if failed else 0)
 PYTHON
 
 echo
-echo "Made by scripts/bench-store.sh, which ran:"
+echo "Made by scripts/bench-store.sh (RUNS=$runs THREADS=\"$threads_list\" ASYNC=$async), which ran each of these $runs time(s), in this order:"
 echo
 echo '```'
-for c in "${commands[@]}"; do echo "$c"; done
+for i in "${!plan_names[@]}"; do
+  plan_command "$i"
+  echo "${cmd[*]}"
+done
 echo '```'
+exit "$status"
