@@ -14,8 +14,8 @@
 #   uzram bench --input CORPUS --compare-kernel --algo lz4 --threads N --json
 # and, with ASYNC=1, after them for each thread count
 #   uzram bench --input corpus/python-heap.bin --async --compare-kernel --algo lz4 --threads N --json
-# so that the runs of one iteration are interleaved with the next one's, as
-# the host drifts. Prints a table with one row per run, then, when RUNS > 1,
+# Each iteration runs every command once, so that the host's drift over the
+# batch falls on all of them alike rather than on one. Prints a table with one row per run, then, when RUNS > 1,
 # min / median / max of each ratio with how many runs met the issues'
 # targets (write ratio >= 1.0; async / sync1 >= 1.8). The kernel's side needs
 # root and an unused /dev/zram0; without them its columns say why they are
