@@ -15,11 +15,11 @@
 # and, with ASYNC=1, after them for each thread count
 #   uzram bench --input corpus/python-heap.bin --async --compare-kernel --algo lz4 --threads N --json
 # Each iteration runs every command once, so that the host's drift over the
-# batch falls on all of them alike rather than on one. Prints a table with one row per run, then, when RUNS > 1,
-# min / median / max of each ratio with how many runs met the issues'
-# targets (write ratio >= 1.0; async / sync1 >= 1.8). The kernel's side needs
-# root and an unused /dev/zram0; without them its columns say why they are
-# empty.
+# batch falls on all of them alike rather than on one. Prints a table with one
+# row per run, then, when RUNS > 1, min / median / max of each ratio with how
+# many runs met the issues' targets (write ratio >= 1.0; async / sync1 >= 1.8).
+# The kernel's side needs root and an unused /dev/zram0; without them its
+# columns say why they are empty.
 #
 # Environment: BUILD_DIR (build/release), CORPUS_DIR (corpus), ALGO (lz4),
 # THREADS ("1 2"), RUNS (1), ASYNC (0), PYTHON_MIB (512), EXEC_MIB (300),
@@ -117,6 +117,18 @@ def spread(values, digits):
     return " / ".join(f"{v:.{digits}f}" for v in (min(values), statistics.median(values), max(values)))
 
 
+def rss_share(r):
+    """RssAnon's growth over what the store accounts for (pool + slot table)."""
+    rss = r.get("rss_anon_delta_bytes")
+    return None if rss is None else rss / (r["mem_used_bytes"] + r["slot_table_bytes"])
+
+
+def cpu_share(r):
+    """uzram's write CPU time over the kernel's, when the kernel's side ran."""
+    kernel_cpu = r.get("kernel", {}).get("write_cpu_seconds")
+    return r["write_cpu_seconds"] / kernel_cpu if kernel_cpu else None
+
+
 def met(values, target):
     values = [v for v in values if v is not None]
     return f"{sum(v >= target for v in values)} of {len(values)}" if values else "-"
@@ -146,7 +158,6 @@ for i in range(1, n + 1):
     if "skipped" in k:
         notes.append(f"{name}, {r['threads']} thread(s): kernel zram skipped ({k.get('skipped_because', 'error')}): {k['skipped']}")
     rss = r.get("rss_anon_delta_bytes")
-    rss_ratio = rss / (r["mem_used_bytes"] + r["slot_table_bytes"]) if rss is not None else None
     verified_k = "-" if "verified" not in k else ("yes" if k["verified"] else "NO")
     failed |= not r["verified"] or verified_k == "NO"
     row = [name, r["threads"], fmt(r["write_MBps"]), fmt(r["read_MBps"]),
@@ -154,7 +165,7 @@ for i in range(1, n + 1):
            fmt(ratios.get("write"), 3), fmt(ratios.get("read"), 2),
            fmt(r["mem_used_bytes"] / MIB), fmt(k["mem_used_bytes"] / MIB if "mem_used_bytes" in k else None),
            fmt(ratios.get("mem_used"), 4), fmt(rss / MIB if rss is not None else None),
-           fmt(rss_ratio, 3), fmt(ratios.get("write_vs_sync1"), 3), fmt(r.get("submit_p99_us"), 2),
+           fmt(rss_share(r), 3), fmt(ratios.get("write_vs_sync1"), 3), fmt(r.get("submit_p99_us"), 2),
            f"{'yes' if r['verified'] else 'NO'}/{verified_k}"]
     print("| " + " | ".join(str(c) for c in row) + " |")
 
@@ -171,12 +182,10 @@ if any(len(g) > 1 for g in groups.values()):
     print("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     for (name, threads), g in groups.items():
         ratio = lambda key: [r.get("ratios", {}).get(key) for r in g]
-        cpu = [r["write_cpu_seconds"] / r["kernel"]["write_cpu_seconds"]
-               if r.get("kernel", {}).get("write_cpu_seconds") else None for r in g]
-        rss = [r["rss_anon_delta_bytes"] / (r["mem_used_bytes"] + r["slot_table_bytes"]) for r in g]
         is_async = any("write_vs_sync1" in r.get("ratios", {}) for r in g)
         row = [name, threads, len(g), spread(ratio("write"), 3), met(ratio("write"), 1.0),
-               spread(cpu, 3), spread(ratio("read"), 2), spread(ratio("mem_used"), 4), spread(rss, 3),
+               spread([cpu_share(r) for r in g], 3), spread(ratio("read"), 2), spread(ratio("mem_used"), 4),
+               spread([rss_share(r) for r in g], 3),
                spread(ratio("write_vs_sync1"), 3) if is_async else "-",
                met(ratio("write_vs_sync1"), 1.8) if is_async else "-",
                spread([r.get("submit_p99_us") for r in g], 2) if is_async else "-"]
