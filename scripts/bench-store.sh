@@ -17,7 +17,12 @@
 # Each iteration runs every command once, so that the host's drift over the
 # batch falls on all of them alike rather than on one. Prints a table with one
 # row per run, then, when RUNS > 1, min / median / max of each ratio with how
-# many runs met the issues' targets (write ratio >= 1.0; async / sync1 >= 1.8).
+# many runs met the issues' targets (write ratio >= 1.0; async / sync1 >= 1.8),
+# then in which iterations every target of an issue held at once: issue 2's
+# on both corpora (write and read ratio >= 1.0, mem_used ratio <= 1.01, RSS
+# delta within 5 % of mem_used + slot table, both sides verified), issue 3's
+# in the --async run (async / sync1 >= 1.8, write ratio >= 1.0, submit p99 <
+# 20 us, verified).
 # The kernel's side needs root and an unused /dev/zram0; without them its
 # columns say why they are empty.
 #
@@ -96,13 +101,19 @@ for ((run = 1; run <= runs; run++)); do
 done
 
 status=0
-python3 - "$results" "$n" "$algo" <<'PYTHON' || status=$?
+python3 - "$results" "$n" "$algo" "${#plan_names[@]}" <<'PYTHON' || status=$?
 import json
 import statistics
 import sys
 
-results, n, algo = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+results, n, algo, plan_size = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 MIB = 1 << 20
+# The issues' done-when (issue 2: the store; issue 3: the engine).
+WRITE_RATIO_MIN = 1.0     # write (and, for the store, read) at least the kernel's
+MEM_USED_RATIO_MAX = 1.01  # mem_used at most 1 % above the kernel's mem_used_total
+RSS_SHARE_SLACK = 0.05     # RSS delta within 5 % of mem_used + slot table
+ASYNC_VS_SYNC1_MIN = 1.8
+SUBMIT_P99_MAX_US = 20.0
 
 
 def fmt(v, digits=1):
@@ -134,7 +145,32 @@ def met(values, target):
     return f"{sum(v >= target for v in values)} of {len(values)}" if values else "-"
 
 
-runs = []  # (name, result) for every run that printed a result
+def at_least(value, target):
+    return value is not None and value >= target
+
+
+def at_most(value, target):
+    return value is not None and value <= target
+
+
+def store_targets_held(r):
+    """Issue 2's done-when for one store run beside the kernel's side in it."""
+    ratios, share = r.get("ratios", {}), rss_share(r)
+    return (at_least(ratios.get("write"), WRITE_RATIO_MIN) and at_least(ratios.get("read"), WRITE_RATIO_MIN)
+            and at_most(ratios.get("mem_used"), MEM_USED_RATIO_MAX)
+            and share is not None and abs(share - 1) <= RSS_SHARE_SLACK
+            and r["verified"] and r.get("kernel", {}).get("verified", False))
+
+
+def engine_targets_held(r):
+    """Issue 3's throughput and latency targets for one --async run."""
+    ratios = r.get("ratios", {})
+    return (at_least(ratios.get("write_vs_sync1"), ASYNC_VS_SYNC1_MIN)
+            and at_least(ratios.get("write"), WRITE_RATIO_MIN)
+            and at_most(r.get("submit_p99_us"), SUBMIT_P99_MAX_US) and r["verified"])
+
+
+runs = []  # (name, result, iteration) for every run that printed a result
 failed = False
 print(f"uzram Store vs kernel zram, {algo}, 4 KiB pages; MB = 1e6 bytes, MiB = 2^20 bytes")
 print()
@@ -152,7 +188,7 @@ for i in range(1, n + 1):
         print(f"| {name} | ? | no result (see stderr) |")
         failed = True
         continue
-    runs.append((name, r))
+    runs.append((name, r, (i - 1) // plan_size + 1))
     k = r.get("kernel", {})
     ratios = r.get("ratios", {})
     if "skipped" in k:
@@ -170,7 +206,7 @@ for i in range(1, n + 1):
     print("| " + " | ".join(str(c) for c in row) + " |")
 
 groups = {}
-for name, r in runs:
+for name, r, _ in runs:
     groups.setdefault((name, r["threads"]), []).append(r)
 if any(len(g) > 1 for g in groups.values()):
     print()
@@ -183,13 +219,35 @@ if any(len(g) > 1 for g in groups.values()):
     for (name, threads), g in groups.items():
         ratio = lambda key: [r.get("ratios", {}).get(key) for r in g]
         is_async = any("write_vs_sync1" in r.get("ratios", {}) for r in g)
-        row = [name, threads, len(g), spread(ratio("write"), 3), met(ratio("write"), 1.0),
+        row = [name, threads, len(g), spread(ratio("write"), 3), met(ratio("write"), WRITE_RATIO_MIN),
                spread([cpu_share(r) for r in g], 3), spread(ratio("read"), 2), spread(ratio("mem_used"), 4),
                spread([rss_share(r) for r in g], 3),
                spread(ratio("write_vs_sync1"), 3) if is_async else "-",
-               met(ratio("write_vs_sync1"), 1.8) if is_async else "-",
+               met(ratio("write_vs_sync1"), ASYNC_VS_SYNC1_MIN) if is_async else "-",
                spread([r.get("submit_p99_us") for r in g], 2) if is_async else "-"]
         print("| " + " | ".join(str(c) for c in row) + " |")
+
+# Issue 2 asks for its targets on both corpora, issue 3 for its in one run:
+# count the iterations where that held, per thread count.
+iterations = n // plan_size
+compared = [(name, r, it) for name, r, it in runs if "write" in r.get("ratios", {})]
+for threads in sorted({r["threads"] for _, r, _ in compared}):
+    store_held, engine_held = [], []
+    for it in range(1, iterations + 1):
+        mine = [(name, r) for name, r, i in compared if i == it and r["threads"] == threads]
+        store = [r for name, r in mine if not name.endswith("--async")]
+        engine = [r for name, r in mine if name.endswith("--async")]
+        if len(store) == 2 and all(store_targets_held(r) for r in store):
+            store_held.append(it)
+        if engine and all(engine_targets_held(r) for r in engine):
+            engine_held.append(it)
+    listed = lambda its: f" ({', '.join(map(str, its))})" if its else ""
+    print()
+    print(f"Every target of issue 2 at once, both corpora, {threads} thread(s): "
+          f"{len(store_held)} of {iterations} iterations{listed(store_held)}")
+    if any(name.endswith("--async") for name, r, _ in compared if r["threads"] == threads):
+        print(f"Every target of issue 3 at once in the --async run, {threads} thread(s): "
+              f"{len(engine_held)} of {iterations} iterations{listed(engine_held)}")
 for note in notes:
     print()
     print(note)
