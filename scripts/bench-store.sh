@@ -109,7 +109,7 @@ import sys
 results, n, algo, plan_size = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 MIB = 1 << 20
 # The issues' done-when (issue 2: the store; issue 3: the engine).
-WRITE_RATIO_MIN = 1.0     # write (and, for the store, read) at least the kernel's
+KERNEL_RATIO_MIN = 1.0    # write (and, for the store, read) at least the kernel's
 MEM_USED_RATIO_MAX = 1.01  # mem_used at most 1 % above the kernel's mem_used_total
 RSS_SHARE_SLACK = 0.05     # RSS delta within 5 % of mem_used + slot table
 ASYNC_VS_SYNC1_MIN = 1.8
@@ -153,10 +153,15 @@ def at_most(value, target):
     return value is not None and value <= target
 
 
+def is_engine_run(name):
+    """The plan names its --async runs "CORPUS --async"."""
+    return name.endswith("--async")
+
+
 def store_targets_held(r):
     """Issue 2's done-when for one store run beside the kernel's side in it."""
     ratios, share = r.get("ratios", {}), rss_share(r)
-    return (at_least(ratios.get("write"), WRITE_RATIO_MIN) and at_least(ratios.get("read"), WRITE_RATIO_MIN)
+    return (at_least(ratios.get("write"), KERNEL_RATIO_MIN) and at_least(ratios.get("read"), KERNEL_RATIO_MIN)
             and at_most(ratios.get("mem_used"), MEM_USED_RATIO_MAX)
             and share is not None and abs(share - 1) <= RSS_SHARE_SLACK
             and r["verified"] and r.get("kernel", {}).get("verified", False))
@@ -166,7 +171,7 @@ def engine_targets_held(r):
     """Issue 3's throughput and latency targets for one --async run."""
     ratios = r.get("ratios", {})
     return (at_least(ratios.get("write_vs_sync1"), ASYNC_VS_SYNC1_MIN)
-            and at_least(ratios.get("write"), WRITE_RATIO_MIN)
+            and at_least(ratios.get("write"), KERNEL_RATIO_MIN)
             and at_most(r.get("submit_p99_us"), SUBMIT_P99_MAX_US) and r["verified"])
 
 
@@ -219,7 +224,7 @@ if any(len(g) > 1 for g in groups.values()):
     for (name, threads), g in groups.items():
         ratio = lambda key: [r.get("ratios", {}).get(key) for r in g]
         is_async = any("write_vs_sync1" in r.get("ratios", {}) for r in g)
-        row = [name, threads, len(g), spread(ratio("write"), 3), met(ratio("write"), WRITE_RATIO_MIN),
+        row = [name, threads, len(g), spread(ratio("write"), 3), met(ratio("write"), KERNEL_RATIO_MIN),
                spread([cpu_share(r) for r in g], 3), spread(ratio("read"), 2), spread(ratio("mem_used"), 4),
                spread([rss_share(r) for r in g], 3),
                spread(ratio("write_vs_sync1"), 3) if is_async else "-",
@@ -235,9 +240,9 @@ for threads in sorted({r["threads"] for _, r, _ in compared}):
     store_held, engine_held = [], []
     for it in range(1, iterations + 1):
         mine = [(name, r) for name, r, i in compared if i == it and r["threads"] == threads]
-        store = [r for name, r in mine if not name.endswith("--async")]
-        engine = [r for name, r in mine if name.endswith("--async")]
-        if len(store) == 2 and all(store_targets_held(r) for r in store):
+        store = [r for name, r in mine if not is_engine_run(name)]
+        engine = [r for name, r in mine if is_engine_run(name)]
+        if len(store) == 2 and all(store_targets_held(r) for r in store):  # python-heap and usr-bin
             store_held.append(it)
         if engine and all(engine_targets_held(r) for r in engine):
             engine_held.append(it)
@@ -245,7 +250,7 @@ for threads in sorted({r["threads"] for _, r, _ in compared}):
     print()
     print(f"Every target of issue 2 at once, both corpora, {threads} thread(s): "
           f"{len(store_held)} of {iterations} iterations{listed(store_held)}")
-    if any(name.endswith("--async") for name, r, _ in compared if r["threads"] == threads):
+    if any(is_engine_run(name) for name, r, _ in compared if r["threads"] == threads):
         print(f"Every target of issue 3 at once in the --async run, {threads} thread(s): "
               f"{len(engine_held)} of {iterations} iterations{listed(engine_held)}")
 for note in notes:
